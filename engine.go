@@ -1,0 +1,68 @@
+package herald
+
+import "context"
+
+// EventLog is the durable, ordered log of every event of every org.
+// Ids are log sequences: dense per log, increasing, never reused.
+type EventLog interface {
+	// Append stores records, all of one org, atomically: all or none.
+	// It returns only once they are durable, with their ids in order.
+	// A record whose Key was already stored within the dedupe window is
+	// not stored again; its id is the original one.
+	Append(ctx context.Context, records []Record) ([]uint64, error)
+
+	// Replay calls fn, in order, for every stored event of org with
+	// after < id <= until (until 0 means the log's end when Replay starts).
+	// It returns the id of the last event it passed to fn, or after when
+	// there was none. If events after `after` were already removed by
+	// retention, it returns an error with code ECONFLICT before calling fn.
+	// An error from fn stops the replay and is returned.
+	Replay(ctx context.Context, org string, after, until uint64, fn func(*Event) error) (uint64, error)
+
+	// Follow calls fn, in order and from one goroutine, for every event of
+	// every org with id > after, as they are appended, until ctx is done.
+	// It returns ctx.Err() then, or an error if the log became unreadable.
+	Follow(ctx context.Context, after uint64, fn func(*Event)) error
+
+	// LastID returns the id of the newest stored event (0 for an empty log).
+	LastID(ctx context.Context) (uint64, error)
+}
+
+// StateView keeps the latest event per device and kind, beyond the log's
+// retention.
+type StateView interface {
+	// Latest returns the newest stored event of org that matches the given
+	// fields; an empty field matches anything. ENOTFOUND if there is none.
+	Latest(ctx context.Context, org string, q StateQuery) (*Event, error)
+}
+
+// StateQuery selects events for StateView.Latest. Empty fields match all.
+type StateQuery struct {
+	Channel    string
+	Entity     string
+	DeviceUUID string
+	EntityUUID string
+}
+
+// Registry stores orgs, API keys, users and devices, shared by every node.
+// Lookups of things that do not exist return an error with code ENOTFOUND.
+type Registry interface {
+	PutOrg(ctx context.Context, org Org) error
+	Org(ctx context.Context, uuid string) (Org, error)
+	Orgs(ctx context.Context) ([]Org, error)
+
+	PutAPIKey(ctx context.Context, key APIKey) error
+	APIKey(ctx context.Context, hash string) (APIKey, error)
+
+	PutUser(ctx context.Context, user User) error
+	User(ctx context.Context, org, name string) (User, error)
+
+	PutDevice(ctx context.Context, device Device) error
+	Device(ctx context.Context, org, uuid string) (Device, error)
+	Devices(ctx context.Context, org string) ([]Device, error)
+
+	// Setting and PutSetting keep small named values of the installation
+	// (for example that the first-start bootstrap has run).
+	Setting(ctx context.Context, name string) (string, error)
+	PutSetting(ctx context.Context, name, value string) error
+}

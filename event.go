@@ -1,0 +1,171 @@
+// Package herald holds the domain of the herald event gateway: events,
+// orgs, devices, principals, and the interfaces the engine implements.
+// Mechanisms live in internal/; concrete dependencies meet only in
+// internal/server and cmd/.
+package herald
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// Channels of the canonical event model.
+const (
+	ChannelAlerts    = "alerts"
+	ChannelTelemetry = "telemetry"
+	ChannelDevices   = "devices"
+	ChannelSystem    = "system"
+	ChannelEvents    = "events"
+)
+
+// ChannelForEntity returns the default channel of an entity name.
+func ChannelForEntity(entity string) string {
+	switch strings.ToUpper(entity) {
+	case "POLICY_ALERT", "ALERT":
+		return ChannelAlerts
+	case "TELEMETRY":
+		return ChannelTelemetry
+	case "DEVICE_STATUS", "CAMERA_STATE", "DOOR_STATE":
+		return ChannelDevices
+	case "SYSTEM_STATUS":
+		return ChannelSystem
+	}
+	return ChannelEvents
+}
+
+// ValidChannel reports whether c is one of the canonical channels.
+func ValidChannel(c string) bool {
+	switch c {
+	case ChannelAlerts, ChannelTelemetry, ChannelDevices, ChannelSystem, ChannelEvents:
+		return true
+	}
+	return false
+}
+
+// Record is a normalized event on its way into the log: Data is the
+// canonical flat JSON object without "id" (the log assigns it); the other
+// fields are copies of Data's that the engine needs for its subject layout.
+type Record struct {
+	Org        string
+	Channel    string
+	Entity     string
+	DeviceUUID string
+	EntityUUID string
+	Key        string // producer's idempotency key; "" for none
+	Data       []byte
+}
+
+// Renderings indexes Event's cache of wire encodings, one slot per dialect.
+const (
+	RenderSTOMP = iota
+	RenderChannels
+	RenderESS
+	RenderStreams
+	numRenderings
+)
+
+// Event is one stored event, decoded once per node and then shared,
+// read-only, by every session it is delivered to.
+type Event struct {
+	ID          uint64 // log sequence: the resume cursor in every dialect
+	Org         string
+	Channel     string
+	Entity      string
+	EntityUUID  string
+	Type        string
+	DeviceUUID  string
+	TimestampMs int64
+	Severity    string
+	Triggers    []string // policyAlertTriggers
+	// Body is the canonical flat JSON object with "id" first. Never modify it.
+	Body []byte
+
+	rendered [numRenderings]atomic.Pointer[[]byte]
+}
+
+// Rendered returns the cached encoding of e for a dialect, computing it
+// with render on first use. Concurrent first uses may both render; one
+// result wins and both are equal, so callers never lock.
+func (e *Event) Rendered(slot int, render func(*Event) []byte) []byte {
+	if p := e.rendered[slot].Load(); p != nil {
+		return *p
+	}
+	b := render(e)
+	e.rendered[slot].CompareAndSwap(nil, &b)
+	return *e.rendered[slot].Load()
+}
+
+// IDString returns the event id as it goes on the wire.
+func (e *Event) IDString() string { return strconv.FormatUint(e.ID, 10) }
+
+// storedFields are the fields of the canonical JSON that filters and
+// dialects read; everything else stays in Body untouched.
+type storedFields struct {
+	Org         string          `json:"org"`
+	Channel     string          `json:"channel"`
+	Entity      string          `json:"entity"`
+	EntityUUID  string          `json:"entityUuid"`
+	Type        string          `json:"type"`
+	DeviceUUID  string          `json:"deviceUuid"`
+	TimestampMs json.Number     `json:"timestampMs"`
+	Severity    json.RawMessage `json:"severity"`
+	Triggers    json.RawMessage `json:"policyAlertTriggers"`
+}
+
+// DecodeEvent decodes a stored record (canonical JSON without "id") into an
+// Event with the given id. Fields of an unexpected type are left empty
+// rather than failing: ingest validated them, and old data must stay readable.
+func DecodeEvent(id uint64, data []byte) (*Event, error) {
+	var f storedFields
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, Errorf(EINVALID, "stored event %d is not a JSON object: %v", id, err)
+	}
+	e := &Event{
+		ID:         id,
+		Org:        f.Org,
+		Channel:    f.Channel,
+		Entity:     f.Entity,
+		EntityUUID: f.EntityUUID,
+		Type:       f.Type,
+		DeviceUUID: f.DeviceUUID,
+	}
+	if n, err := f.TimestampMs.Int64(); err == nil {
+		e.TimestampMs = n
+	}
+	if len(f.Severity) > 0 {
+		_ = json.Unmarshal(f.Severity, &e.Severity)
+	}
+	if len(f.Triggers) > 0 {
+		_ = json.Unmarshal(f.Triggers, &e.Triggers)
+	}
+	e.Body = withID(id, data)
+	return e, nil
+}
+
+// withID returns data, a JSON object, with "id":"<id>" as its first member.
+func withID(id uint64, data []byte) []byte {
+	i := 0
+	for i < len(data) && data[i] != '{' {
+		i++
+	}
+	rest := data[min(i+1, len(data)):]
+	body := make([]byte, 0, len(rest)+32)
+	body = append(body, `{"id":"`...)
+	body = strconv.AppendUint(body, id, 10)
+	body = append(body, '"')
+	if j := firstNonSpace(rest); j < len(rest) && rest[j] != '}' {
+		body = append(body, ',')
+	}
+	return append(body, rest...)
+}
+
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return i
+		}
+	}
+	return len(b)
+}

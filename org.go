@@ -1,0 +1,70 @@
+package herald
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+)
+
+// Org is a tenant. Every event, key, user and device belongs to one.
+type Org struct {
+	UUID string `json:"uuid"`
+	Name string `json:"name"`
+}
+
+// Scopes an API key or token can carry.
+const (
+	ScopeSubscribe = "subscribe"
+	ScopePublish   = "publish"
+	ScopeAdmin     = "admin"
+)
+
+// AllScopes lists every scope, for the bootstrap key.
+var AllScopes = []string{ScopeSubscribe, ScopePublish, ScopeAdmin}
+
+// ValidScope reports whether s names a scope.
+func ValidScope(s string) bool { return slices.Contains(AllScopes, s) }
+
+// APIKey is a stored API key. The key itself is never stored: Hash is
+// HashAPIKey of it.
+type APIKey struct {
+	Hash   string   `json:"hash"`
+	Org    string   `json:"org"`
+	Name   string   `json:"name,omitempty"`
+	Scopes []string `json:"scopes"`
+}
+
+// HashAPIKey returns the stored form of an API key. Keys are looked up by
+// hash, so the hash is deterministic; keys are meant to be long random
+// strings, which makes a fast hash sufficient.
+func HashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte("herald-api-key\x00" + key))
+	return hex.EncodeToString(sum[:])
+}
+
+// User is a person of an org, used by dialects with password or user auth.
+type User struct {
+	Org          string `json:"org"`
+	Name         string `json:"name"`
+	PasswordHash string `json:"passwordHash"` // bcrypt
+}
+
+// Device is a registered device. Unregistered devices still work with defaults.
+type Device struct {
+	Org    string `json:"org"`
+	UUID   string `json:"uuid"`
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`             // camera | sensor | door | microphone | input | output | …
+	Number int64  `json:"number,omitempty"` // optional numeric id (0 = none)
+}
+
+// Principal is who is on the other end of a connection or request: an org
+// and what it may do there.
+type Principal struct {
+	Org    string
+	User   string // "" for API keys
+	Scopes []string
+}
+
+// Can reports whether the principal holds scope.
+func (p Principal) Can(scope string) bool { return slices.Contains(p.Scopes, scope) }
