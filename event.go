@@ -109,7 +109,7 @@ type storedFields struct {
 	EntityUUID  string          `json:"entityUuid"`
 	Type        string          `json:"type"`
 	DeviceUUID  string          `json:"deviceUuid"`
-	TimestampMs json.Number     `json:"timestampMs"`
+	TimestampMs json.RawMessage `json:"timestampMs"`
 	Severity    json.RawMessage `json:"severity"`
 	Triggers    json.RawMessage `json:"policyAlertTriggers"`
 }
@@ -131,7 +131,7 @@ func DecodeEvent(id uint64, data []byte) (*Event, error) {
 		Type:       f.Type,
 		DeviceUUID: f.DeviceUUID,
 	}
-	if n, err := f.TimestampMs.Int64(); err == nil {
+	if n, err := strconv.ParseInt(string(f.TimestampMs), 10, 64); err == nil {
 		e.TimestampMs = n
 	}
 	if len(f.Severity) > 0 {

@@ -1,0 +1,61 @@
+package herald
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestDecodeEvent(t *testing.T) {
+	e, err := DecodeEvent(42, []byte(`{"org":"o1","channel":"alerts","entity":"POLICY_ALERT","entityUuid":"a","type":"CREATE",
+		"deviceUuid":"d","timestampMs":1711843200000,"severity":"critical","policyAlertTriggers":["X","Y"],"extra":{"k":1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ID != 42 || e.Org != "o1" || e.Channel != "alerts" || e.Entity != "POLICY_ALERT" || e.EntityUUID != "a" ||
+		e.Type != "CREATE" || e.DeviceUUID != "d" || e.TimestampMs != 1711843200000 || e.Severity != "critical" ||
+		len(e.Triggers) != 2 {
+		t.Fatalf("decoded: %+v", e)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(e.Body, &body); err != nil {
+		t.Fatalf("body %s: %v", e.Body, err)
+	}
+	if body["id"] != "42" || body["extra"] == nil {
+		t.Fatalf("body: %s", e.Body)
+	}
+	if e.IDString() != "42" {
+		t.Fatal(e.IDString())
+	}
+}
+
+func TestWithIDEmptyObject(t *testing.T) {
+	for in, want := range map[string]string{`{}`: `{"id":"7"}`, ` { } `: `{"id":"7" } `, `{"a":1}`: `{"id":"7","a":1}`} {
+		if got := string(withID(7, []byte(in))); got != want {
+			t.Errorf("withID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDecodeEventTolerant(t *testing.T) {
+	e, err := DecodeEvent(1, []byte(`{"entity":"A","timestampMs":"soon","severity":3,"policyAlertTriggers":"x"}`))
+	if err != nil || e.TimestampMs != 0 || e.Severity != "" || e.Triggers != nil {
+		t.Fatalf("got %+v, %v", e, err)
+	}
+	if _, err := DecodeEvent(1, []byte(`[1]`)); ErrorCode(err) != EINVALID {
+		t.Fatalf("non-object decoded: %v", err)
+	}
+}
+
+func TestRenderedCachesOnce(t *testing.T) {
+	e := &Event{ID: 1}
+	calls := 0
+	render := func(*Event) []byte { calls++; return []byte("x") }
+	for range 3 {
+		if string(e.Rendered(RenderSTOMP, render)) != "x" {
+			t.Fatal("wrong rendering")
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("rendered %d times", calls)
+	}
+}

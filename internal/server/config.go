@@ -1,0 +1,227 @@
+// Package server is herald's composition root: it reads the config, opens
+// the engine, applies declared orgs, and serves HTTP and WebSocket.
+package server
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/herald-gw/herald"
+)
+
+// Config is herald serve's configuration. Each field's comment gives its
+// default, applied in ApplyDefaults.
+type Config struct {
+	Listen  string   `koanf:"listen"`   // default 127.0.0.1:8080
+	DataDir string   `koanf:"data_dir"` // default ./herald-data
+	NATS    []string `koanf:"nats"`     // external NATS URLs; default none (embedded engine)
+	// Sync is the durability setting: "interval" (default; acknowledged
+	// events survive kill -9 of herald) or "always" (fsync before every
+	// acknowledgement; survives power loss too).
+	Sync      string          `koanf:"sync"`
+	Replicas  int             `koanf:"replicas"`  // stream replicas with external NATS; default 1
+	Retention RetentionConfig `koanf:"retention"` // default: keep everything
+	Auth      AuthConfig      `koanf:"auth"`
+	Limits    LimitsConfig    `koanf:"limits"`
+	Orgs      []OrgConfig     `koanf:"orgs"`
+	LogLevel  string          `koanf:"log_level"` // debug | info (default) | warn | error
+}
+
+// RetentionConfig bounds the event log. The latest event per device and
+// kind is kept beyond it.
+type RetentionConfig struct {
+	MaxAge   time.Duration `koanf:"max_age"`   // 0 = forever
+	MaxBytes int64         `koanf:"max_bytes"` // 0 = unlimited
+}
+
+// AuthConfig holds authentication settings.
+type AuthConfig struct {
+	JWTSecret string `koanf:"jwt_secret"` // HS256 secret for tokens (later dialects)
+}
+
+// LimitsConfig bounds inputs and queues.
+type LimitsConfig struct {
+	MaxBodyBytes     int64         `koanf:"max_body_bytes"`     // ingest body; default 4 MiB
+	MaxBatch         int           `koanf:"max_batch"`          // events per ingest request; default 1000
+	MaxFrameBytes    int           `koanf:"max_frame_bytes"`    // inbound WebSocket message; default 80 KiB
+	QueueMessages    int           `koanf:"queue_messages"`     // per-connection queue; default 4096
+	QueueBytes       int           `koanf:"queue_bytes"`        // per-connection queue; default 4 MiB
+	WriteTimeout     time.Duration `koanf:"write_timeout"`      // default 10s
+	HeartBeat        time.Duration `koanf:"heart_beat"`         // STOMP heart-beat offered; default 10s
+	MaxPendingAcks   int           `koanf:"max_pending_acks"`   // STOMP client ack modes; default 10000
+	StompHeaderBytes int           `koanf:"stomp_header_bytes"` // default 8 KiB
+	StompBodyBytes   int           `koanf:"stomp_body_bytes"`   // default 64 KiB
+	StompHeaderLines int           `koanf:"stomp_header_lines"` // default 64
+}
+
+// OrgConfig declares an org and what belongs to it; applied at every start.
+type OrgConfig struct {
+	UUID    string         `koanf:"uuid"`
+	Name    string         `koanf:"name"`
+	APIKeys []APIKeyConfig `koanf:"api_keys"`
+	Users   []UserConfig   `koanf:"users"`
+	Devices []DeviceConfig `koanf:"devices"`
+}
+
+// APIKeyConfig declares an API key; it is stored hashed.
+type APIKeyConfig struct {
+	Key    string   `koanf:"key"`
+	Name   string   `koanf:"name"`
+	Scopes []string `koanf:"scopes"` // default: subscribe, publish
+}
+
+// UserConfig declares a user; the password is stored hashed.
+type UserConfig struct {
+	Name     string `koanf:"name"`
+	Password string `koanf:"password"`
+}
+
+// DeviceConfig declares a device.
+type DeviceConfig struct {
+	UUID   string `koanf:"uuid"`
+	Name   string `koanf:"name"`
+	Kind   string `koanf:"kind"` // default "device"
+	Number int64  `koanf:"number"`
+}
+
+// envKeys maps the environment variables herald reads to config keys.
+var envKeys = map[string]string{
+	"HERALD_LISTEN":     "listen",
+	"HERALD_DATA_DIR":   "data_dir",
+	"HERALD_NATS":       "nats",
+	"HERALD_SYNC":       "sync",
+	"HERALD_REPLICAS":   "replicas",
+	"HERALD_JWT_SECRET": "auth.jwt_secret",
+	"HERALD_LOG_LEVEL":  "log_level",
+}
+
+// Overrides are command-line values; empty ones are not set.
+type Overrides struct {
+	Listen  string
+	DataDir string
+	NATS    string
+}
+
+// LoadConfig reads the config file (if path is not empty), then the
+// environment, then the flags: later sources win.
+func LoadConfig(path string, flags Overrides) (Config, error) {
+	k := koanf.New(".")
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	err := k.Load(env.ProviderWithValue("HERALD_", ".", func(key, value string) (string, any) {
+		name, ok := envKeys[key]
+		if !ok {
+			return "", nil
+		}
+		if name == "nats" {
+			return name, strings.Split(value, ",")
+		}
+		return name, value
+	}), nil)
+	if err != nil {
+		return Config{}, err
+	}
+	for key, v := range map[string]string{"listen": flags.Listen, "data_dir": flags.DataDir} {
+		if v != "" {
+			k.Set(key, v)
+		}
+	}
+	if flags.NATS != "" {
+		k.Set("nats", strings.Split(flags.NATS, ","))
+	}
+	var cfg Config
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg.ApplyDefaults()
+	return cfg, cfg.Validate()
+}
+
+// ApplyDefaults fills zero fields with their defaults.
+func (c *Config) ApplyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./herald-data"
+	}
+	if c.Sync == "" {
+		c.Sync = "interval"
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	for i := range c.Orgs {
+		for j := range c.Orgs[i].APIKeys {
+			if len(c.Orgs[i].APIKeys[j].Scopes) == 0 {
+				c.Orgs[i].APIKeys[j].Scopes = []string{herald.ScopeSubscribe, herald.ScopePublish}
+			}
+		}
+		for j := range c.Orgs[i].Devices {
+			if c.Orgs[i].Devices[j].Kind == "" {
+				c.Orgs[i].Devices[j].Kind = "device"
+			}
+		}
+	}
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// Validate reports the first invalid setting, naming it.
+func (c *Config) Validate() error {
+	if c.Sync != "interval" && c.Sync != "always" {
+		return fmt.Errorf("config: sync must be \"interval\" or \"always\", not %q", c.Sync)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		return fmt.Errorf("config: log_level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	seen := map[string]bool{}
+	for i, o := range c.Orgs {
+		where := fmt.Sprintf("config: orgs[%d]", i)
+		if !uuidPattern.MatchString(o.UUID) {
+			return fmt.Errorf("%s.uuid must be a UUID, not %q", where, o.UUID)
+		}
+		if seen[strings.ToLower(o.UUID)] {
+			return fmt.Errorf("%s.uuid %s is declared twice", where, o.UUID)
+		}
+		seen[strings.ToLower(o.UUID)] = true
+		if o.Name == "" {
+			return fmt.Errorf("%s.name is required", where)
+		}
+		for j, k := range o.APIKeys {
+			if len(k.Key) < 8 {
+				return fmt.Errorf("%s.api_keys[%d].key must be at least 8 characters", where, j)
+			}
+			for _, s := range k.Scopes {
+				if !herald.ValidScope(s) {
+					return fmt.Errorf("%s.api_keys[%d]: unknown scope %q (subscribe, publish, admin)", where, j, s)
+				}
+			}
+		}
+		for j, u := range o.Users {
+			if u.Name == "" || u.Password == "" {
+				return fmt.Errorf("%s.users[%d] needs a name and a password", where, j)
+			}
+		}
+		for j, d := range o.Devices {
+			if d.UUID == "" || strings.ContainsAny(d.UUID, " \t\r\n") {
+				return fmt.Errorf("%s.devices[%d].uuid is required and may not contain spaces", where, j)
+			}
+		}
+	}
+	return nil
+}

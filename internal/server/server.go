@@ -1,0 +1,187 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/herald-gw/herald/internal/api"
+	"github.com/herald-gw/herald/internal/auth"
+	"github.com/herald-gw/herald/internal/dialect/stomp"
+	"github.com/herald-gw/herald/internal/engine"
+	"github.com/herald-gw/herald/internal/hub"
+	"github.com/herald-gw/herald/internal/ingest"
+	"github.com/herald-gw/herald/internal/session"
+	"github.com/herald-gw/herald/internal/wsconn"
+)
+
+// Version is herald's version, shown in CONNECTED and logs.
+var Version = "0.1.0-dev"
+
+// Server is one herald node.
+type Server struct {
+	cfg       Config
+	logger    *slog.Logger
+	engine    *engine.Engine
+	hub       *hub.Hub
+	api       *api.API
+	http      *http.Server
+	listener  net.Listener
+	bootstrap Bootstrap
+	gauges    session.Gauges
+
+	mu      sync.Mutex
+	conns   map[*wsconn.Conn]struct{} // guarded by mu
+	closing bool                      // guarded by mu
+}
+
+// New opens the engine, applies the config's orgs and binds the listener.
+// It does not serve until Run.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	eng, err := engine.Open(ctx, engine.Config{
+		DataDir:  filepath.Clean(cfg.DataDir),
+		NATSURLs: cfg.NATS,
+		Replicas: cfg.Replicas,
+		Sync:     cfg.Sync,
+		MaxAge:   cfg.Retention.MaxAge,
+		MaxBytes: cfg.Retention.MaxBytes,
+		MaxBatch: cfg.Limits.MaxBatch,
+		Logger:   logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	boot, err := applyConfig(ctx, eng, cfg.Orgs)
+	if err != nil {
+		eng.Close()
+		return nil, fmt.Errorf("apply config: %w", err)
+	}
+	head, err := eng.LastID(ctx)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, logger: logger, engine: eng, hub: hub.New(head), listener: ln, bootstrap: boot,
+		conns: make(map[*wsconn.Conn]struct{}),
+	}
+	s.api = &api.API{
+		Log: eng, State: eng, Registry: eng, Keys: auth.Keys{Registry: eng}, Logger: logger,
+		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch},
+		Engine: eng.Mode(),
+		Stats: func() map[string]any {
+			return map[string]any{
+				"connections":   s.gauges.Connections.Load(),
+				"subscriptions": s.gauges.Subscriptions.Load(),
+				"lastEventId":   formatID(s.hub.Head()),
+			}
+		},
+	}
+	mux := http.NewServeMux()
+	s.api.Register(mux)
+	mux.HandleFunc("GET /websocket", s.serveSTOMP)
+	mux.HandleFunc("GET /websocket/", s.serveSTOMP)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Bootstrap returns what the first start created (APIKey is set only on
+// the start that created it).
+func (s *Server) Bootstrap() Bootstrap { return s.bootstrap }
+
+// Run follows the log into the hub and serves until ctx is done, then
+// shuts down: connections are closed, the engine is flushed and closed.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	followErr := make(chan error, 1)
+	go func() {
+		followErr <- s.engine.Follow(ctx, s.hub.Head(), s.hub.Dispatch)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.http.Serve(s.listener) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	case err = <-followErr:
+		err = fmt.Errorf("event log follower stopped: %w", err)
+	}
+	cancel()
+	s.shutdown()
+	if e := <-followErr; err == nil && e != nil && !errors.Is(e, context.Canceled) {
+		err = e
+	}
+	return err
+}
+
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.http.Shutdown(shutdownCtx)
+	for c := range conns {
+		c.Close()
+	}
+	if err := s.engine.Close(); err != nil {
+		s.logger.Error("engine close", "err", err)
+	}
+}
+
+func (s *Server) track(c *wsconn.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *wsconn.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
+
+func (s *Server) connOptions() wsconn.Options {
+	l := s.cfg.Limits
+	return wsconn.Options{MaxMessageBytes: l.MaxFrameBytes, QueueMessages: l.QueueMessages,
+		QueueBytes: l.QueueBytes, WriteTimeout: l.WriteTimeout}
+}
+
+func (s *Server) stompConfig() session.STOMPConfig {
+	l := s.cfg.Limits
+	return session.STOMPConfig{
+		Log: s.engine, Hub: s.hub, Logger: s.logger,
+		Limits:    stomp.Limits{MaxHeaderLines: l.StompHeaderLines, MaxHeaderBytes: l.StompHeaderBytes, MaxBodyBytes: l.StompBodyBytes},
+		HeartBeat: l.HeartBeat, MaxPendingAcks: l.MaxPendingAcks, ServerName: "herald/" + Version,
+		Gauges: &s.gauges,
+	}
+}

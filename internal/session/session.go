@@ -1,0 +1,277 @@
+// Package session holds one client's session, whatever its dialect: the
+// principal's org, its subscriptions with their compiled filters, its
+// position in the log, and the queue policy that keeps it live or has it
+// catch up from the log at its own pace.
+package session
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/filter"
+	"github.com/herald-gw/herald/internal/hub"
+	"github.com/herald-gw/herald/internal/wsconn"
+)
+
+// Gauges count a node's live connections and subscriptions, for health
+// and metrics.
+type Gauges struct {
+	Connections   atomic.Int64
+	Subscriptions atomic.Int64
+}
+
+// Sub is one subscription of a session.
+type Sub struct {
+	ID     string        // the dialect's subscription id
+	Tag    uint32        // passed to the renderer with each event
+	Filter filter.Filter // which events of the org it wants
+	from   uint64        // first event id it wants
+}
+
+// Config wires a session to its node.
+type Config struct {
+	Org    string
+	Log    herald.EventLog
+	Hub    *hub.Hub
+	Conn   *wsconn.Conn
+	Logger *slog.Logger
+	// OnLost is called (from a catch-up goroutine) when the session cannot
+	// continue without a gap, e.g. its position fell out of the log's
+	// retention. The dialect tells its client and closes the connection.
+	OnLost func(err error)
+}
+
+// Session delivers the events of one org to one connection, exactly once
+// and in order per subscription.
+//
+// It is live (the hub's deliveries are queued directly) or catching up (a
+// goroutine replays the log from pos and rejoins the live path once it has
+// reached the hub's head). Lock order: hub before session: hub.Dispatch
+// calls Deliver with the hub lock held, so the session never calls into
+// the hub with mu held.
+type Session struct {
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	subs       []*Sub // guarded by mu
+	pos        uint64 // guarded by mu: last event id handled for every sub
+	live       bool   // guarded by mu
+	catchingUp bool   // guarded by mu: a catch-up goroutine runs
+	gen        uint64 // guarded by mu: bumped when pos moves back (resume)
+	closed     bool   // guarded by mu
+}
+
+// New registers a session with the hub; it starts live at the hub's head.
+func New(cfg Config) *Session {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Session{cfg: cfg}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	cfg.Hub.Register(cfg.Org, s, func(head uint64) {
+		s.mu.Lock()
+		s.pos, s.live = head, true
+		s.mu.Unlock()
+	})
+	return s
+}
+
+// Subscribe adds sub. With after nil it receives events published from now
+// on; otherwise every event with an id above *after, then live ones, with
+// no gap and no duplicate. Subscription ids must be unique (the dialect
+// checks).
+func (s *Session) Subscribe(sub *Sub, after *uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if after == nil {
+		sub.from = max(s.pos, s.cfg.Hub.Head()) + 1
+		s.subs = append(s.subs, sub)
+		return
+	}
+	sub.from = *after + 1
+	if *after < s.pos {
+		// Replay from *after: subscriptions that already saw up to pos must
+		// not see those events again.
+		for _, x := range s.subs {
+			x.from = max(x.from, s.pos+1)
+		}
+		s.pos = *after
+		s.gen++
+		s.startCatchUpLocked()
+	}
+	s.subs = append(s.subs, sub)
+}
+
+// Unsubscribe removes the subscription with the given id and returns it,
+// or nil if there is none.
+func (s *Session) Unsubscribe(id string) *Sub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.subs {
+		if x.ID == id {
+			s.subs = append(s.subs[:i], s.subs[i+1:]...)
+			return x
+		}
+	}
+	return nil
+}
+
+// Lookup returns the subscription with the given id, or nil.
+func (s *Session) Lookup(id string) *Sub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.subs {
+		if x.ID == id {
+			return x
+		}
+	}
+	return nil
+}
+
+// Close unregisters the session and stops its catch-up, if any.
+func (s *Session) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.cfg.Hub.Unregister(s.cfg.Org, s)
+	s.wg.Wait()
+}
+
+// Deliver implements hub.Subscriber.
+func (s *Session) Deliver(e *herald.Event) {
+	var buf [4]wsconn.Message
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.live || e.ID <= s.pos {
+		return
+	}
+	msgs := s.matchLocked(e, buf[:0])
+	if len(msgs) > 0 && !s.cfg.Conn.EnqueueAll(msgs) {
+		// The client is slower than the live stream: leave it and catch up
+		// from the log from here, at the client's pace.
+		s.live = false
+		s.startCatchUpLocked()
+		return
+	}
+	s.pos = e.ID
+}
+
+// matchLocked appends a message for every subscription e is for.
+func (s *Session) matchLocked(e *herald.Event, msgs []wsconn.Message) []wsconn.Message {
+	for _, x := range s.subs {
+		if e.ID >= x.from && x.Filter.Match(e) {
+			msgs = append(msgs, wsconn.Message{Event: e, Tag: x.Tag})
+		}
+	}
+	return msgs
+}
+
+func (s *Session) startCatchUpLocked() {
+	s.live = false
+	if s.catchingUp || s.closed {
+		return
+	}
+	s.catchingUp = true
+	s.wg.Add(1)
+	go s.catchUp()
+}
+
+var errRestart = errors.New("position moved")
+
+// catchUp replays the log from pos until it reaches the hub's head, then
+// rejoins the live path.
+func (s *Session) catchUp() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		from, gen := s.pos, s.gen
+		s.mu.Unlock()
+		_, err := s.cfg.Log.Replay(s.ctx, s.cfg.Org, from, 0, func(e *herald.Event) error {
+			return s.replayOne(e, gen)
+		})
+		switch {
+		case s.ctx.Err() != nil || isClosed(s.cfg.Conn.Done()):
+			s.mu.Lock()
+			s.catchingUp = false
+			s.mu.Unlock()
+			return
+		case errors.Is(err, errRestart):
+			continue
+		case err != nil:
+			s.mu.Lock()
+			s.catchingUp = false
+			s.mu.Unlock()
+			s.cfg.Logger.Warn("session cannot catch up", "org", s.cfg.Org, "after", from, "err", err)
+			if s.cfg.OnLost != nil {
+				s.cfg.OnLost(err)
+			}
+			return
+		}
+		rejoined := false
+		s.cfg.Hub.WithHead(func(head uint64) {
+			s.mu.Lock()
+			if s.gen == gen && s.pos >= head {
+				s.live, s.catchingUp, rejoined = true, false, true
+			}
+			s.mu.Unlock()
+		})
+		if rejoined {
+			return
+		}
+	}
+}
+
+// replayOne queues e for the subscriptions that want it, waiting for
+// room in the connection's queue as long as it takes.
+func (s *Session) replayOne(e *herald.Event, gen uint64) error {
+	var buf [4]wsconn.Message
+	for {
+		s.mu.Lock()
+		if s.gen != gen {
+			s.mu.Unlock()
+			return errRestart
+		}
+		if e.ID <= s.pos {
+			s.mu.Unlock()
+			return nil
+		}
+		msgs := s.matchLocked(e, buf[:0])
+		if len(msgs) == 0 || s.cfg.Conn.EnqueueAll(msgs) {
+			s.pos = e.ID
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.cfg.Conn.Room():
+		case <-s.cfg.Conn.Done():
+			return context.Canceled
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+	}
+}
+
+func isClosed(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,18 @@
+package wsconn
+
+// EnqueueAll queues every message of ms or, if they do not all fit, none.
+func (c *Conn) EnqueueAll(ms []Message) bool {
+	bytes := 0
+	for i := range ms {
+		bytes += ms[i].size()
+	}
+	c.mu.Lock()
+	ok := c.roomLocked(len(ms), bytes)
+	if ok {
+		for _, m := range ms {
+			c.pushLocked(m)
+		}
+	}
+	c.mu.Unlock()
+	return ok
+}

@@ -1,0 +1,152 @@
+// Package wsconn is herald's WebSocket connection engine: upgrade, a read
+// loop with limits, a bounded outbound queue drained by a writer goroutine
+// that exists only while there is something to write, one writev per
+// flush, write deadlines, heart-beats and close.
+package wsconn
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/herald-gw/herald"
+)
+
+// Options bound a connection. Zero fields take the defaults.
+type Options struct {
+	MaxMessageBytes int           // largest inbound message; default 80 KiB
+	QueueMessages   int           // outbound queue bound in messages; default 4096
+	QueueBytes      int           // outbound queue bound in payload bytes; default 4 MiB
+	WriteTimeout    time.Duration // a flush that takes longer closes the connection; default 10s
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 80 << 10
+	}
+	if o.QueueMessages <= 0 {
+		o.QueueMessages = 4096
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 4 << 20
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// Message is one queued outbound message: either an event, rendered by the
+// connection's Renderer when it is written, or ready-made Data.
+type Message struct {
+	Event *herald.Event
+	Tag   uint32 // the dialect's per-recipient tag, e.g. a subscription number
+	Data  []byte // a whole payload when Event is nil; never modified after queueing
+	op    ws.OpCode
+}
+
+// Renderer appends the payload parts of an event message to parts.
+// Per-recipient bytes are appended to scratch and sliced from it; shared,
+// cached encodings are appended to parts as they are. It is called from the
+// writer goroutine only.
+type Renderer interface {
+	AppendEvent(parts [][]byte, scratch []byte, m Message) ([][]byte, []byte)
+}
+
+// ErrMessageTooLarge is returned by ReadMessage for an inbound message over
+// MaxMessageBytes.
+var ErrMessageTooLarge = errors.New("message too large")
+
+// Conn is one upgraded WebSocket connection.
+//
+// Concurrency: ReadMessage is called by one reader goroutine. Enqueue,
+// Send and Close may be called from any goroutine. mu guards the queue
+// fields below it; the writer goroutine runs while writing is true.
+type Conn struct {
+	nc       net.Conn
+	reader   *bufio.Reader
+	opts     Options
+	renderer Renderer
+	readBuf  *[]byte // pooled payload buffer of the last ReadMessage
+
+	mu          sync.Mutex
+	queue       []Message // guarded by mu
+	queuedBytes int       // guarded by mu
+	writing     bool      // guarded by mu: a writer goroutine is running
+	closing     bool      // guarded by mu: close once the queue is flushed
+	closed      bool      // guarded by mu
+
+	wrote     atomic.Bool // set by the writer; heart-beats skip a period with traffic
+	room      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	heartbeat *time.Timer
+}
+
+// Upgrade completes the WebSocket handshake on w. If the client offered
+// sub-protocols, the first of supported (in the server's order of
+// preference) that the client offered is selected; none is selected
+// otherwise. It returns the connection and the selected protocol.
+func Upgrade(w http.ResponseWriter, r *http.Request, supported []string, opts Options) (*Conn, string, error) {
+	protocol := selectProtocol(r.Header.Values("Sec-WebSocket-Protocol"), supported)
+	upgrader := ws.HTTPUpgrader{Protocol: func(p string) bool { return p == protocol }}
+	nc, rw, _, err := upgrader.Upgrade(r, w)
+	if err != nil {
+		return nil, "", err
+	}
+	var src io.Reader = nc
+	if n := rw.Reader.Buffered(); n > 0 {
+		// The client spoke before reading our handshake reply: keep those bytes.
+		src = io.MultiReader(io.LimitReader(rw.Reader, int64(n)), nc)
+	}
+	c := &Conn{
+		nc:     nc,
+		reader: bufio.NewReaderSize(src, 512),
+		opts:   opts.withDefaults(),
+		room:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	return c, protocol, nil
+}
+
+func selectProtocol(offered, supported []string) string {
+	var names []string
+	for _, line := range offered {
+		for p := range strings.SplitSeq(line, ",") {
+			names = append(names, strings.TrimSpace(p))
+		}
+	}
+	for _, s := range supported {
+		for _, p := range names {
+			if p == s {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// SetRenderer sets how queued events are rendered; call it before the
+// first event is queued.
+func (c *Conn) SetRenderer(r Renderer) { c.renderer = r }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Done is closed when the connection is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Room receives a value after the writer has drained the queue, so a
+// producer that found it full can try again.
+func (c *Conn) Room() <-chan struct{} { return c.room }
+
+// SetReadDeadline bounds the wait for the next inbound data (zero: none).
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }

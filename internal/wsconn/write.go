@@ -1,0 +1,221 @@
+package wsconn
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Enqueue queues an event message. It returns false, queueing nothing, if
+// the queue is full or the connection is closing: the caller then catches
+// up from the log.
+func (c *Conn) Enqueue(m Message) bool {
+	c.mu.Lock()
+	ok := c.roomLocked(1, m.size())
+	if ok {
+		c.pushLocked(m)
+	}
+	c.mu.Unlock()
+	return ok
+}
+
+// HasRoom reports whether n more messages of about bytes payload fit.
+func (c *Conn) HasRoom(n, bytes int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.roomLocked(n, bytes)
+}
+
+// Send queues a whole text message (a reply, an error, a heart-beat).
+// Replies are admitted past the event bound up to twice it; beyond that
+// the peer is flooding us without reading and Send returns false.
+func (c *Conn) Send(data []byte) bool { return c.sendOp(ws.OpText, data) }
+
+func (c *Conn) sendOp(op ws.OpCode, data []byte) bool {
+	m := Message{Data: data, op: op}
+	c.mu.Lock()
+	ok := !c.closing && !c.closed && len(c.queue) < 2*c.opts.QueueMessages &&
+		c.queuedBytes+len(data) <= 2*c.opts.QueueBytes
+	if ok {
+		c.pushLocked(m)
+	}
+	c.mu.Unlock()
+	return ok
+}
+
+// CloseAfterFlush queues last (if not nil) and a WebSocket close frame,
+// and closes the connection once they are written. Nothing more is queued.
+func (c *Conn) CloseAfterFlush(code ws.StatusCode, reason string, last []byte) {
+	c.mu.Lock()
+	if c.closing || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if last != nil {
+		c.pushLocked(Message{Data: last, op: ws.OpText})
+	}
+	c.pushLocked(Message{Data: ws.NewCloseFrameBody(code, reason), op: ws.OpClose})
+	c.closing = true
+	c.mu.Unlock()
+}
+
+// Close closes the connection at once. It is safe to call many times.
+func (c *Conn) Close() {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.queue = nil
+		c.queuedBytes = 0
+		if c.heartbeat != nil {
+			c.heartbeat.Stop()
+		}
+		c.mu.Unlock()
+		c.nc.Close()
+		close(c.done)
+	})
+}
+
+func (m *Message) size() int {
+	if m.Event != nil {
+		return len(m.Event.Body) + 64
+	}
+	return len(m.Data)
+}
+
+func (c *Conn) roomLocked(n, bytes int) bool {
+	return !c.closing && !c.closed && len(c.queue)+n <= c.opts.QueueMessages &&
+		c.queuedBytes+bytes <= c.opts.QueueBytes
+}
+
+// pushLocked appends m and starts the writer if none runs.
+func (c *Conn) pushLocked(m Message) {
+	if m.op == 0 {
+		m.op = ws.OpText
+	}
+	c.queue = append(c.queue, m)
+	c.queuedBytes += m.size()
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// writeState is the writer's working memory, pooled so that idle
+// connections hold none of it.
+type writeState struct {
+	batch   []Message
+	parts   [][]byte
+	scratch []byte
+}
+
+var writeStates = sync.Pool{New: func() any { return new(writeState) }}
+
+// writeLoop drains the queue, one writev per batch, and exits when the
+// queue is empty. It is the only goroutine that writes to the socket.
+func (c *Conn) writeLoop() {
+	st := writeStates.Get().(*writeState)
+	defer writeStates.Put(st)
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closed {
+			c.writing = false
+			closing := c.closing && !c.closed
+			c.mu.Unlock()
+			if closing {
+				c.Close()
+			}
+			return
+		}
+		st.batch, c.queue = c.queue, st.batch[:0]
+		c.queuedBytes = 0
+		c.mu.Unlock()
+		select {
+		case c.room <- struct{}{}:
+		default:
+		}
+		err := c.flush(st)
+		clear(st.batch) // drop event references before idling in the pool
+		st.batch = st.batch[:0]
+		if err != nil {
+			c.Close()
+			continue
+		}
+	}
+}
+
+func (c *Conn) flush(st *writeState) error {
+	parts, scratch := st.parts[:0], st.scratch[:0]
+	closeAfter := false
+	for i := range st.batch {
+		m := &st.batch[i]
+		at := len(parts)
+		parts = append(parts, nil) // the frame header, filled in below
+		if m.Event != nil {
+			parts, scratch = c.renderer.AppendEvent(parts, scratch, *m)
+		} else {
+			parts = append(parts, m.Data)
+		}
+		n := 0
+		for _, p := range parts[at+1:] {
+			n += len(p)
+		}
+		start := len(scratch)
+		scratch = appendFrameHeader(scratch, m.op, n)
+		parts[at] = scratch[start:len(scratch):len(scratch)]
+		if m.op == ws.OpClose {
+			closeAfter = true
+			break
+		}
+	}
+	c.wrote.Store(true)
+	c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	bufs := net.Buffers(parts)
+	_, err := bufs.WriteTo(c.nc)
+	clear(parts)
+	st.parts, st.scratch = parts[:0], scratch[:0]
+	if err == nil && closeAfter {
+		c.Close()
+	}
+	return err
+}
+
+// appendFrameHeader appends an unmasked, final WebSocket frame header.
+func appendFrameHeader(dst []byte, op ws.OpCode, n int) []byte {
+	dst = append(dst, 0x80|byte(op))
+	switch {
+	case n < 126:
+		return append(dst, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(dst, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, 127), uint64(n))
+	}
+}
+
+// StartHeartbeat queues payload every interval in which nothing else was
+// written. It uses a runtime timer, not a goroutine, while idle.
+func (c *Conn) StartHeartbeat(interval time.Duration, payload []byte) {
+	if interval <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.heartbeat != nil {
+		return
+	}
+	var tick func()
+	tick = func() {
+		if !c.wrote.Swap(false) {
+			c.Send(payload)
+		}
+		c.mu.Lock()
+		if !c.closed {
+			c.heartbeat.Reset(interval)
+		}
+		c.mu.Unlock()
+	}
+	c.heartbeat = time.AfterFunc(interval, tick)
+}
