@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// heraldBinary builds cmd/herald once per test run.
+func heraldBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "herald-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "herald")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/herald").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+const binaryConfig = `
+orgs:
+  - uuid: ` + orgA + `
+    name: acme
+    api_keys:
+      - key: "` + keyA + `"
+        scopes: [subscribe, publish]
+`
+
+// startBinary runs `herald serve` and waits for /healthz.
+func startBinary(t *testing.T, dataDir, addr string) *exec.Cmd {
+	t.Helper()
+	cfgPath := filepath.Join(dataDir, "..", "herald.yaml")
+	if err := os.WriteFile(cfgPath, []byte(binaryConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(heraldBinary(t), "serve", "--config", cfgPath, "--data", dataDir, "--listen", addr)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("herald output:\n%s", logs.String())
+		}
+	})
+	waitFor(t, 20*time.Second, "herald serve to be healthy", func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return cmd
+}
+
+// TestKill9KeepsAcknowledgedEvents: kill -9 during a stream of posts;
+// every event acknowledged before the kill is served after a restart.
+func TestKill9KeepsAcknowledgedEvents(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	addr := freeAddr(t)
+	cmd := startBinary(t, dataDir, addr)
+	ts := &testServer{t: t, base: "http://" + addr}
+
+	var mu sync.Mutex
+	acked := map[string]string{} // id → entityUuid
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				uuid := fmt.Sprintf("w%d-%d", w, i)
+				body := `[` + fmt.Sprintf(`{"entity":"POLICY_ALERT","entityUuid":"%s-a"},{"entity":"POLICY_ALERT","entityUuid":"%s-b"}`, uuid, uuid) + `]`
+				req, _ := http.NewRequest("POST", ts.base+"/api/events", strings.NewReader(body))
+				req.Header.Set("x-auth-apikey", keyA)
+				resp, err := client.Do(req)
+				if err != nil {
+					return // the server died
+				}
+				var out struct{ IDs []string }
+				decodeJSON(resp, &out)
+				if resp.StatusCode == 200 && len(out.IDs) == 2 {
+					mu.Lock()
+					acked[out.IDs[0]], acked[out.IDs[1]] = uuid+"-a", uuid+"-b"
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitFor(t, 20*time.Second, "a few hundred acknowledged events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 600
+	})
+	if err := cmd.Process.Signal(os.Kill); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	close(stop)
+	wg.Wait()
+	t.Logf("%d events acknowledged before kill -9", len(acked))
+
+	startBinary(t, dataDir, addr)
+	c := dialRaw(t, ts.wsURL(), keyA)
+	c.connect()
+	c.send("SUBSCRIBE\nid:all\ndestination:/topic/change/" + orgA + "\nx-herald-after:0\n\n\x00")
+	found := 0
+	for found < len(acked) {
+		msg, err := c.next(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after restart: %d of %d acknowledged events served, then %v", found, len(acked), err)
+		}
+		id := frameHeader(msg, "message-id")
+		if uuid, ok := acked[id]; ok {
+			if !strings.Contains(frameBody(msg), `"entityUuid":"`+uuid+`"`) {
+				t.Fatalf("event %s: body %s, want entityUuid %s", id, frameBody(msg), uuid)
+			}
+			found++
+		}
+	}
+}
+
+func decodeJSON(resp *http.Response, out any) {
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(out)
+}

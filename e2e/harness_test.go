@@ -1,0 +1,272 @@
+// Package e2e holds black-box tests: a real server (in-process or the
+// built binary) on a random loopback port, driven by real clients.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/herald-gw/herald/internal/server"
+)
+
+// Fixed tenants of the tests.
+const (
+	orgA    = "5f0c6b2e-4d2a-4c1e-9b7a-2a9d8e4f1c30"
+	orgB    = "7a1d2c3b-0000-4c1e-9b7a-00000000000b"
+	keyA    = "acme-key-1"
+	keyB    = "globex-key-1"
+	keyAPub = "acme-publish-only"
+	keyASub = "acme-subscribe-only"
+	camA    = "9d1e0f7a-1111-4c2b-8a3e-000000000001"
+	camB    = "9d1e0f7a-2222-4c2b-8a3e-000000000002"
+)
+
+// testConfig declares two orgs with keys and a camera each.
+func testConfig(dataDir string) server.Config {
+	return server.Config{
+		Listen:  "127.0.0.1:0",
+		DataDir: dataDir,
+		Limits:  server.LimitsConfig{HeartBeat: 500 * time.Millisecond},
+		Orgs: []server.OrgConfig{
+			{UUID: orgA, Name: "acme",
+				APIKeys: []server.APIKeyConfig{
+					{Key: keyA, Scopes: []string{"subscribe", "publish"}},
+					{Key: keyAPub, Scopes: []string{"publish"}},
+					{Key: keyASub, Scopes: []string{"subscribe"}},
+				},
+				Devices: []server.DeviceConfig{{UUID: camA, Name: "Lobby Camera", Kind: "camera", Number: 1}}},
+			{UUID: orgB, Name: "globex",
+				APIKeys: []server.APIKeyConfig{{Key: keyB, Scopes: []string{"subscribe", "publish"}}},
+				Devices: []server.DeviceConfig{{UUID: camB, Name: "Dock Camera", Kind: "camera"}}},
+		},
+	}
+}
+
+// testServer is a running in-process server.
+type testServer struct {
+	t    *testing.T
+	srv  *server.Server
+	base string // http://127.0.0.1:port
+}
+
+func startServer(t *testing.T, cfg server.Config) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("HERALD_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, err := server.New(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatalf("server.New: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server.Run: %v", err)
+		}
+	})
+	ts := &testServer{t: t, srv: srv, base: "http://" + srv.Addr()}
+	ts.waitHealthy()
+	return ts
+}
+
+func (ts *testServer) wsURL() string {
+	return strings.Replace(ts.base, "http", "ws", 1) + "/websocket?x-auth-scheme=api-token"
+}
+
+func (ts *testServer) waitHealthy() {
+	ts.t.Helper()
+	waitFor(ts.t, 10*time.Second, "healthz", func() bool {
+		resp, err := http.Get(ts.base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// health returns /healthz's JSON.
+func (ts *testServer) health() map[string]any {
+	ts.t.Helper()
+	var out map[string]any
+	status := ts.do("GET", "/healthz", "", nil, &out)
+	if status != 200 {
+		ts.t.Fatalf("healthz: %d", status)
+	}
+	return out
+}
+
+// waitSubscriptions waits until the server holds n subscriptions.
+func (ts *testServer) waitSubscriptions(n int) {
+	ts.t.Helper()
+	waitFor(ts.t, 10*time.Second, "subscriptions", func() bool {
+		return ts.health()["subscriptions"] == float64(n)
+	})
+}
+
+// do sends a request with an API key and decodes a JSON answer into out.
+func (ts *testServer) do(method, path, key string, body any, out any) int {
+	ts.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, ts.base+path, rd)
+	if key != "" {
+		req.Header.Set("x-auth-apikey", key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			ts.t.Fatalf("%s %s: answer %q is not JSON: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// publish posts events with key and returns their ids.
+func (ts *testServer) publish(key string, events ...map[string]any) []string {
+	ts.t.Helper()
+	var out struct {
+		IDs []string `json:"ids"`
+	}
+	if status := ts.do("POST", "/api/events", key, events, &out); status != 200 {
+		ts.t.Fatalf("publish: status %d", status)
+	}
+	if len(out.IDs) != len(events) {
+		ts.t.Fatalf("publish: %d ids for %d events", len(out.IDs), len(events))
+	}
+	return out.IDs
+}
+
+func alert(uuid string, device string) map[string]any {
+	return map[string]any{"entity": "POLICY_ALERT", "type": "CREATE", "entityUuid": uuid, "deviceUuid": device,
+		"durationSec": 5.2, "policyAlertTriggers": []string{"MOTION_HUMAN"}, "textDescription": "Person detected near entrance"}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rawConn is a WebSocket client that sends and receives raw STOMP text,
+// one frame per message, like the vendor's naive clients.
+type rawConn struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func dialRaw(t *testing.T, url, key string) *rawConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		HTTPHeader:   http.Header{"x-auth-apikey": {key}},
+		Subprotocols: []string{"v12.stomp"},
+	})
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &rawConn{t: t, c: c}
+}
+
+func (r *rawConn) send(frame string) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+		r.t.Fatalf("send: %v", err)
+	}
+}
+
+// next returns the next non-heart-beat message, or "" and the error.
+func (r *rawConn) next(d time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		_, data, err := r.c.Read(ctx)
+		if err != nil {
+			return "", err
+		}
+		if strings.Trim(string(data), "\r\n") != "" {
+			return string(data), nil
+		}
+	}
+}
+
+func (r *rawConn) expect(prefix string) string {
+	r.t.Helper()
+	msg, err := r.next(5 * time.Second)
+	if err != nil {
+		r.t.Fatalf("waiting for %s: %v", prefix, err)
+	}
+	if !strings.HasPrefix(msg, prefix) {
+		r.t.Fatalf("got %q, want a %s frame", msg, prefix)
+	}
+	return msg
+}
+
+// connect performs CONNECT → CONNECTED.
+func (r *rawConn) connect() {
+	r.t.Helper()
+	r.send("CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\x00")
+	r.expect("CONNECTED\n")
+}
+
+// frameHeader returns a header of a raw frame.
+func frameHeader(frame, name string) string {
+	head, _, _ := strings.Cut(frame, "\n\n")
+	for _, line := range strings.Split(head, "\n")[1:] {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// frameBody returns the body of a raw frame without its NUL.
+func frameBody(frame string) string {
+	_, body, _ := strings.Cut(frame, "\n\n")
+	return strings.TrimSuffix(body, "\x00")
+}
