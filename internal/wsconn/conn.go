@@ -107,14 +107,21 @@ func Upgrade(w http.ResponseWriter, r *http.Request, supported []string, opts Op
 		// The client spoke before reading our handshake reply: keep those bytes.
 		src = io.MultiReader(io.LimitReader(rw.Reader, int64(n)), nc)
 	}
-	c := &Conn{
+	return newConn(nc, src, opts), protocol, nil
+}
+
+// NewConn wraps a connection whose WebSocket handshake is already done
+// (server side): for tests, benchmarks and other upgraders.
+func NewConn(nc net.Conn, opts Options) *Conn { return newConn(nc, nc, opts) }
+
+func newConn(nc net.Conn, src io.Reader, opts Options) *Conn {
+	return &Conn{
 		nc:     nc,
 		reader: bufio.NewReaderSize(src, 512),
 		opts:   opts.withDefaults(),
 		room:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
-	return c, protocol, nil
 }
 
 func selectProtocol(offered, supported []string) string {

@@ -109,6 +109,7 @@ type writeState struct {
 	batch   []Message
 	parts   [][]byte
 	scratch []byte
+	bufs    net.Buffers // WriteTo consumes it; kept here so it does not escape per flush
 }
 
 var writeStates = sync.Pool{New: func() any { return new(writeState) }}
@@ -172,8 +173,9 @@ func (c *Conn) flush(st *writeState) error {
 	}
 	c.wrote.Store(true)
 	c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
-	bufs := net.Buffers(parts)
-	_, err := bufs.WriteTo(c.nc)
+	st.bufs = parts
+	_, err := st.bufs.WriteTo(c.nc)
+	st.bufs = nil
 	clear(parts)
 	st.parts, st.scratch = parts[:0], scratch[:0]
 	if err == nil && closeAfter {
