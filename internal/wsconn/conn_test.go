@@ -1,0 +1,203 @@
+package wsconn
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"go.uber.org/goleak"
+
+	"github.com/herald-gw/herald"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// pair returns a server Conn and the raw client end of a loopback TCP
+// connection (the handshake is skipped: frames are spoken directly).
+func pair(t *testing.T, opts Options) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := NewConn(<-accepted, opts)
+	t.Cleanup(func() {
+		server.Close()
+		client.Close()
+	})
+	return server, client
+}
+
+func writeClientFrame(t *testing.T, w io.Writer, fin bool, op ws.OpCode, payload []byte) {
+	t.Helper()
+	f := ws.NewFrame(op, fin, append([]byte(nil), payload...))
+	f = ws.MaskFrameInPlace(f)
+	if err := ws.WriteFrame(w, f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadMessageReassemblesAndAnswersPing(t *testing.T) {
+	server, client := pair(t, Options{})
+	writeClientFrame(t, client, false, ws.OpText, []byte("CONN"))
+	writeClientFrame(t, client, true, ws.OpPing, []byte("p"))
+	writeClientFrame(t, client, true, ws.OpContinuation, []byte("ECT\n\n\x00"))
+	got, err := server.ReadMessage()
+	if err != nil || string(got) != "CONNECT\n\n\x00" {
+		t.Fatalf("ReadMessage = %q, %v", got, err)
+	}
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	pong, err := ws.ReadFrame(client)
+	if err != nil || pong.Header.OpCode != ws.OpPong || string(pong.Payload) != "p" {
+		t.Fatalf("pong: %+v %v", pong.Header, err)
+	}
+}
+
+func TestReadMessageLimitsAndProtocolErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		write func(t *testing.T, c net.Conn)
+		want  error
+	}{
+		{"too large in one frame", func(t *testing.T, c net.Conn) {
+			writeClientFrame(t, c, true, ws.OpText, make([]byte, 200))
+		}, ErrMessageTooLarge},
+		{"too large across fragments", func(t *testing.T, c net.Conn) {
+			writeClientFrame(t, c, false, ws.OpText, make([]byte, 80))
+			writeClientFrame(t, c, true, ws.OpContinuation, make([]byte, 80))
+		}, ErrMessageTooLarge},
+		{"unmasked", func(t *testing.T, c net.Conn) {
+			ws.WriteFrame(c, ws.NewTextFrame([]byte("x")))
+		}, ErrProtocol},
+		{"continuation first", func(t *testing.T, c net.Conn) {
+			writeClientFrame(t, c, true, ws.OpContinuation, []byte("x"))
+		}, ErrProtocol},
+		{"close", func(t *testing.T, c net.Conn) {
+			writeClientFrame(t, c, true, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+		}, io.EOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server, client := pair(t, Options{MaxMessageBytes: 128})
+			tt.write(t, client)
+			if _, err := server.ReadMessage(); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+type textRenderer struct{}
+
+func (textRenderer) AppendEvent(parts [][]byte, scratch []byte, m Message) ([][]byte, []byte) {
+	start := len(scratch)
+	scratch = append(scratch, "tag="...)
+	scratch = append(scratch, byte('0'+m.Tag))
+	return append(parts, scratch[start:], []byte(":"), m.Event.Body), scratch
+}
+
+func readText(t *testing.T, c net.Conn) string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	data, op, err := wsutil.ReadServerData(c)
+	if err != nil || op != ws.OpText {
+		t.Fatalf("read: %q op=%v err=%v", data, op, err)
+	}
+	return string(data)
+}
+
+func TestWriteEventsRepliesAndClose(t *testing.T) {
+	server, client := pair(t, Options{})
+	server.SetRenderer(textRenderer{})
+	e := &herald.Event{ID: 1, Body: bytes.Repeat([]byte("b"), 300)} // 16-bit length header
+	if !server.Send([]byte("hello")) || !server.Enqueue(Message{Event: e, Tag: 3}) {
+		t.Fatal("queue refused")
+	}
+	if got := readText(t, client); got != "hello" {
+		t.Fatalf("got %q", got)
+	}
+	if got := readText(t, client); got != "tag=3:"+string(e.Body) {
+		t.Fatalf("got %q", got)
+	}
+	server.CloseAfterFlush(ws.StatusPolicyViolation, "bye", []byte("last words"))
+	if server.Send([]byte("too late")) {
+		t.Fatal("Send accepted after CloseAfterFlush")
+	}
+	if got := readText(t, client); got != "last words" {
+		t.Fatalf("got %q", got)
+	}
+	f, err := ws.ReadFrame(client)
+	if err != nil || f.Header.OpCode != ws.OpClose {
+		t.Fatalf("close frame: %+v %v", f.Header, err)
+	}
+	if code, reason := ws.ParseCloseFrameData(f.Payload); code != ws.StatusPolicyViolation || reason != "bye" {
+		t.Fatalf("close %d %q", code, reason)
+	}
+	select {
+	case <-server.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed after flush")
+	}
+}
+
+func TestQueueBound(t *testing.T) {
+	server, _ := pair(t, Options{QueueMessages: 4, QueueBytes: 1 << 20})
+	server.SetRenderer(textRenderer{})
+	server.mu.Lock() // hold the writer off so the queue fills
+	for range 4 {
+		server.pushLocked(Message{Event: &herald.Event{Body: []byte("x")}})
+	}
+	full := !server.roomLocked(1, 1)
+	server.mu.Unlock()
+	if !full {
+		t.Fatal("queue has room beyond its bound")
+	}
+	ms := []Message{{Event: &herald.Event{Body: []byte("a")}}, {Event: &herald.Event{Body: []byte("b")}}}
+	deadline := time.Now().Add(5 * time.Second)
+	for !server.EnqueueAll(ms) {
+		if time.Now().After(deadline) {
+			t.Fatal("queue never drained")
+		}
+		<-server.Room()
+	}
+}
+
+func TestHeartbeatOnlyWhenIdle(t *testing.T) {
+	server, client := pair(t, Options{})
+	server.StartHeartbeat(50*time.Millisecond, []byte("\n"))
+	if got := readText(t, client); got != "\n" {
+		t.Fatalf("heart-beat %q", got)
+	}
+}
+
+func TestSelectProtocol(t *testing.T) {
+	supported := []string{"v12.stomp", "v11.stomp", "v10.stomp"}
+	for _, tt := range []struct {
+		offered []string
+		want    string
+	}{
+		{nil, ""},
+		{[]string{"v10.stomp, v12.stomp"}, "v12.stomp"},
+		{[]string{"v10.stomp", "v11.stomp"}, "v11.stomp"},
+		{[]string{"mqtt"}, ""},
+	} {
+		if got := selectProtocol(tt.offered, supported); got != tt.want {
+			t.Errorf("selectProtocol(%q) = %q, want %q", tt.offered, got, tt.want)
+		}
+	}
+}
