@@ -1,0 +1,32 @@
+# Each target is a plain go command; `make test` is what CI runs.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: test check unit e2e fuzz bench build
+
+test: check
+	./scripts/test-deps.sh
+	go test -race -count=1 ./...
+
+check:
+	@test -z "$$(gofmt -l .)" || (echo "gofmt would change:"; gofmt -l .; exit 1)
+	go vet ./...
+	go run $(STATICCHECK) ./...
+
+unit:
+	go test -race ./internal/... .
+
+e2e:
+	./scripts/test-deps.sh
+	go test -race -count=1 ./e2e/
+
+# Run each fuzz target for FUZZTIME (the seed corpora run in `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	go test -run=^$$ -fuzz=FuzzParser -fuzztime=$(FUZZTIME) ./internal/dialect/stomp/
+	go test -run=^$$ -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/ingest/
+
+bench:
+	go test -run=^$$ -bench=. -benchmem ./internal/session/ ./internal/engine/
+
+build:
+	go build -o herald ./cmd/herald
