@@ -88,7 +88,9 @@ type Conn struct {
 	room      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
-	heartbeat *time.Timer
+	heartbeat *time.Timer   // guarded by mu
+	beatEvery time.Duration // set once with heartbeat
+	beat      []byte        // set once with heartbeat
 }
 
 // Upgrade completes the WebSocket handshake on w. If the client offered

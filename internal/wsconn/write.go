@@ -208,16 +208,17 @@ func (c *Conn) StartHeartbeat(interval time.Duration, payload []byte) {
 	if c.closed || c.heartbeat != nil {
 		return
 	}
-	var tick func()
-	tick = func() {
-		if !c.wrote.Swap(false) {
-			c.Send(payload)
-		}
-		c.mu.Lock()
-		if !c.closed {
-			c.heartbeat.Reset(interval)
-		}
-		c.mu.Unlock()
+	c.beatEvery, c.beat = interval, payload
+	c.heartbeat = time.AfterFunc(interval, c.heartbeatTick)
+}
+
+func (c *Conn) heartbeatTick() {
+	if !c.wrote.Swap(false) {
+		c.Send(c.beat)
 	}
-	c.heartbeat = time.AfterFunc(interval, tick)
+	c.mu.Lock()
+	if !c.closed {
+		c.heartbeat.Reset(c.beatEvery)
+	}
+	c.mu.Unlock()
 }
