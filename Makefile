@@ -6,6 +6,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 test: check
 	./scripts/test-deps.sh
 	go test -race -count=1 ./...
+	go test -count=1 -run 'Allocat' ./...
 
 check:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt would change:"; gofmt -l .; exit 1)

@@ -89,6 +89,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 			return map[string]any{
 				"connections":   s.gauges.Connections.Load(),
 				"subscriptions": s.gauges.Subscriptions.Load(),
+				"catchUps":      s.gauges.CatchUps.Load(),
 				"lastEventId":   formatID(s.hub.Head()),
 			}
 		},

@@ -22,6 +22,7 @@ import (
 type Gauges struct {
 	Connections   atomic.Int64
 	Subscriptions atomic.Int64
+	CatchUps      atomic.Int64 // times a live session fell behind and caught up from the log
 }
 
 // Sub is one subscription of a session.
@@ -39,6 +40,7 @@ type Config struct {
 	Hub    *hub.Hub
 	Conn   *wsconn.Conn
 	Logger *slog.Logger
+	Gauges *Gauges // may be nil
 	// OnLost is called (from a catch-up goroutine) when the session cannot
 	// continue without a gap, e.g. its position fell out of the log's
 	// retention. The dialect tells its client and closes the connection.
@@ -72,6 +74,9 @@ type Session struct {
 func New(cfg Config) *Session {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Gauges == nil {
+		cfg.Gauges = new(Gauges)
 	}
 	s := &Session{cfg: cfg}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -164,7 +169,7 @@ func (s *Session) Deliver(e *herald.Event) {
 	if len(msgs) > 0 && !s.cfg.Conn.EnqueueAll(msgs) {
 		// The client is slower than the live stream: leave it and catch up
 		// from the log from here, at the client's pace.
-		s.live = false
+		s.cfg.Gauges.CatchUps.Add(1)
 		s.startCatchUpLocked()
 		return
 	}

@@ -227,7 +227,7 @@ func (c *stompConn) connect(f *stomp.Frame) bool {
 	// before the session exists and before any heart-beat can be.
 	c.conn.Send(stomp.AppendFrame(nil, v, "CONNECTED", headers, nil))
 	c.session = New(Config{
-		Org: c.principal.Org, Log: c.cfg.Log, Hub: c.cfg.Hub, Conn: c.conn, Logger: c.cfg.Logger,
+		Org: c.principal.Org, Log: c.cfg.Log, Hub: c.cfg.Hub, Conn: c.conn, Logger: c.cfg.Logger, Gauges: c.cfg.Gauges,
 		OnLost: func(err error) {
 			c.fail(nil, "events lost", herald.ErrorMessage(err))
 		},

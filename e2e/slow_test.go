@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// TestSlowConsumerCatchesUpFromLog: a client that stops reading while
+// thousands of events arrive overflows its queue, is switched to catch-up
+// from the log, and — once it reads again — receives every event in order
+// with no duplicate, while a normal client on the same org is unaffected.
+func TestSlowConsumerCatchesUpFromLog(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.QueueMessages = 16
+	cfg.Limits.WriteTimeout = time.Minute // the slow client pauses; it does not stop for good
+	ts := startServer(t, cfg)
+	sub := "SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\n\n\x00"
+	slow := dialRawSmallBuffer(t, ts.wsURL(), keyA)
+	slow.connect()
+	slow.send(sub)
+	fast := dialRaw(t, ts.wsURL(), keyA)
+	fast.connect()
+	fast.send(sub)
+	ts.waitSubscriptions(2)
+
+	// ~12 MB: more than the server's socket send buffer (at most 4 MB here)
+	// and the slow client's tiny receive buffer hold, so its queue fills
+	// while it is not reading.
+	padding := strings.Repeat("x", 2000)
+	var ids []string
+	for b := range 6 {
+		batch := make([]map[string]any, 1000)
+		for i := range batch {
+			e := alert(fmt.Sprintf("e-%d-%d", b, i), camA)
+			e["notes"] = padding
+			batch[i] = e
+		}
+		ids = append(ids, ts.publish(keyA, batch...)...)
+	}
+	readAll := func(name string, c *rawConn) {
+		t.Helper()
+		for i, want := range ids {
+			msg, err := c.next(30 * time.Second)
+			if err != nil {
+				t.Fatalf("%s: message %d of %d: %v", name, i, len(ids), err)
+			}
+			if got := frameHeader(msg, "message-id"); got != want {
+				t.Fatalf("%s: message %d: id %s, want %s", name, i, got, want)
+			}
+		}
+	}
+	readAll("fast", fast)
+	if n := ts.health()["catchUps"].(float64); n < 1 {
+		t.Fatalf("the slow client never left the live path (catchUps %v): the test did not exercise catch-up", n)
+	}
+	readAll("slow", slow)
+	last, _ := strconv.Atoi(ids[len(ids)-1])
+	live := ts.publish(keyA, alert("after", camA))[0]
+	if got := frameHeader(slow.expect("MESSAGE\n"), "message-id"); got != live {
+		t.Fatalf("slow client after catch-up: got %s, want live %s (last replayed %d)", got, live, last)
+	}
+	if msg, err := slow.next(300 * time.Millisecond); err == nil {
+		t.Fatalf("duplicate after rejoining live: %q", msg[:60])
+	}
+}
+
+// dialRawSmallBuffer dials with a 4 KiB socket receive buffer, so that a
+// client that stops reading backs up into the server quickly.
+func dialRawSmallBuffer(t *testing.T, url, key string) *rawConn {
+	t.Helper()
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		c.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return err
+	}}
+	client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		HTTPClient: client, HTTPHeader: http.Header{"x-auth-apikey": {key}},
+	})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &rawConn{t: t, c: c}
+}
