@@ -1,0 +1,205 @@
+package enginetest
+
+import (
+	"testing"
+
+	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/engine"
+)
+
+func testOrgs(t *testing.T, storage Storage) {
+	e := open(t, storage(t))
+	ctx := testContext(t)
+
+	if orgs, err := e.Orgs(ctx); err != nil || len(orgs) != 0 {
+		t.Fatalf("Orgs of an empty registry = %v, %v", orgs, err)
+	}
+	for _, org := range []herald.Org{{UUID: "org-b", Name: "B"}, {UUID: "org-a", Name: "A"}, {UUID: "org-a", Name: "A renamed"}} {
+		if err := e.PutOrg(ctx, org); err != nil {
+			t.Fatalf("PutOrg(%+v): %v", org, err)
+		}
+	}
+	org, err := e.Org(ctx, "org-a")
+	if err != nil || org != (herald.Org{UUID: "org-a", Name: "A renamed"}) {
+		t.Fatalf("Org(org-a) = %+v, %v", org, err)
+	}
+	orgs, err := e.Orgs(ctx)
+	if err != nil || len(orgs) != 2 || orgs[0].UUID != "org-a" || orgs[1].UUID != "org-b" {
+		t.Fatalf("Orgs = %+v, %v", orgs, err)
+	}
+	_, err = e.Org(ctx, "org-c")
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = e.Org(ctx, "org.a")
+	wantCode(t, err, herald.ENOTFOUND)
+	wantCode(t, e.PutOrg(ctx, herald.Org{UUID: "org.a"}), herald.EINVALID)
+	wantCode(t, e.PutOrg(ctx, herald.Org{}), herald.EINVALID)
+}
+
+func testAPIKeys(t *testing.T, storage Storage) {
+	e := open(t, storage(t))
+	ctx := testContext(t)
+
+	key := herald.APIKey{Hash: herald.HashAPIKey("secret"), Org: "org-a", Name: "ci", Scopes: []string{herald.ScopePublish}}
+	if err := e.PutAPIKey(ctx, key); err != nil {
+		t.Fatalf("PutAPIKey: %v", err)
+	}
+	got, err := e.APIKey(ctx, key.Hash)
+	if err != nil || got.Hash != key.Hash || got.Org != "org-a" || got.Name != "ci" || len(got.Scopes) != 1 || got.Scopes[0] != herald.ScopePublish {
+		t.Fatalf("APIKey = %+v, %v", got, err)
+	}
+	_, err = e.APIKey(ctx, herald.HashAPIKey("other"))
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = e.APIKey(ctx, "not hex!")
+	wantCode(t, err, herald.ENOTFOUND)
+	wantCode(t, e.PutAPIKey(ctx, herald.APIKey{Hash: "zz", Org: "org-a"}), herald.EINVALID)
+}
+
+func testUsers(t *testing.T, storage Storage) {
+	e := open(t, storage(t))
+	ctx := testContext(t)
+
+	users := []herald.User{
+		{Org: "org-a", Name: "alice@example.com", PasswordHash: "hash-1"},
+		{Org: "org-a", Name: "a.b c/d*>", PasswordHash: "hash-2"},
+		{Org: "org-b", Name: "alice@example.com", PasswordHash: "hash-3"},
+	}
+	for _, user := range users {
+		if err := e.PutUser(ctx, user); err != nil {
+			t.Fatalf("PutUser(%+v): %v", user, err)
+		}
+	}
+	for _, want := range users {
+		got, err := e.User(ctx, want.Org, want.Name)
+		if err != nil || got != want {
+			t.Fatalf("User(%s, %q) = %+v, %v; want %+v", want.Org, want.Name, got, err, want)
+		}
+	}
+	_, err := e.User(ctx, "org-c", "alice@example.com")
+	wantCode(t, err, herald.ENOTFOUND)
+	_, err = e.User(ctx, "org-a", "bob")
+	wantCode(t, err, herald.ENOTFOUND)
+	wantCode(t, e.PutUser(ctx, herald.User{Org: "org-a"}), herald.EINVALID)
+}
+
+func testDevices(t *testing.T, storage Storage) {
+	e := open(t, storage(t))
+	ctx := testContext(t)
+
+	// org-1 is a prefix of org-10: listing one must not list the other.
+	devices := []herald.Device{
+		{Org: "org-1", UUID: "shared-uuid", Name: "lobby", Kind: "camera", Number: 1},
+		{Org: "org-1", UUID: "dev.2 b", Name: "door", Kind: "door"},
+		{Org: "org-10", UUID: "shared-uuid", Name: "garage", Kind: "camera"},
+		{Org: "org-1", UUID: "shared-uuid", Name: "lobby east", Kind: "camera", Number: 2},
+	}
+	for _, device := range devices {
+		if err := e.PutDevice(ctx, device); err != nil {
+			t.Fatalf("PutDevice(%+v): %v", device, err)
+		}
+	}
+	got, err := e.Device(ctx, "org-1", "shared-uuid")
+	if err != nil || got != devices[3] {
+		t.Fatalf("Device(org-1, shared-uuid) = %+v, %v; want %+v", got, err, devices[3])
+	}
+	got, err = e.Device(ctx, "org-10", "shared-uuid")
+	if err != nil || got != devices[2] {
+		t.Fatalf("Device(org-10, shared-uuid) = %+v, %v; want %+v", got, err, devices[2])
+	}
+	list, err := e.Devices(ctx, "org-1")
+	if err != nil || len(list) != 2 || list[0] != devices[1] || list[1] != devices[3] {
+		t.Fatalf("Devices(org-1) = %+v, %v", list, err)
+	}
+	list, err = e.Devices(ctx, "org-10")
+	if err != nil || len(list) != 1 || list[0] != devices[2] {
+		t.Fatalf("Devices(org-10) = %+v, %v", list, err)
+	}
+	if list, err := e.Devices(ctx, "org-2"); err != nil || len(list) != 0 {
+		t.Fatalf("Devices(org-2) = %+v, %v", list, err)
+	}
+	_, err = e.Device(ctx, "org-2", "shared-uuid")
+	wantCode(t, err, herald.ENOTFOUND)
+	wantCode(t, e.PutDevice(ctx, herald.Device{Org: "org-1"}), herald.EINVALID)
+}
+
+func testSettings(t *testing.T, storage Storage) {
+	e := open(t, storage(t))
+	ctx := testContext(t)
+
+	_, err := e.Setting(ctx, "bootstrap.done")
+	wantCode(t, err, herald.ENOTFOUND)
+	for _, value := range []string{"yes", "yes, twice"} {
+		if err := e.PutSetting(ctx, "bootstrap.done", value); err != nil {
+			t.Fatalf("PutSetting: %v", err)
+		}
+		if got, err := e.Setting(ctx, "bootstrap.done"); err != nil || got != value {
+			t.Fatalf("Setting = %q, %v; want %q", got, err, value)
+		}
+	}
+	if err := e.PutSetting(ctx, "a name with spaces", ""); err != nil {
+		t.Fatalf("PutSetting: %v", err)
+	}
+	if got, err := e.Setting(ctx, "a name with spaces"); err != nil || got != "" {
+		t.Fatalf("Setting of an empty value = %q, %v", got, err)
+	}
+}
+
+// testPersistence closes an engine and opens its storage again: the log,
+// the dedupe window, the state and the registry are all still there.
+func testPersistence(t *testing.T, storage Storage) {
+	cfg := storage(t)
+	ctx := testContext(t)
+
+	first, err := engine.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	keyed := record(fields{org: "org-a", device: "cam-1", key: "once", n: 1})
+	stored := append(mustAppend(t, first, keyed, simple("org-a", 2)), mustAppend(t, first, simple("org-b", 3))...)
+	device := herald.Device{Org: "org-a", UUID: "cam-1", Name: "lobby", Kind: "camera"}
+	for _, err := range []error{
+		first.PutOrg(ctx, herald.Org{UUID: "org-a", Name: "A"}),
+		first.PutAPIKey(ctx, herald.APIKey{Hash: herald.HashAPIKey("k"), Org: "org-a", Scopes: herald.AllScopes}),
+		first.PutUser(ctx, herald.User{Org: "org-a", Name: "alice", PasswordHash: "h"}),
+		first.PutDevice(ctx, device),
+		first.PutSetting(ctx, "bootstrap", "done"),
+	} {
+		if err != nil {
+			t.Fatalf("registry put: %v", err)
+		}
+	}
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	e := open(t, cfg)
+	if id := lastID(t, e); id != 3 {
+		t.Fatalf("LastID after reopening is %d, want 3", id)
+	}
+	if got := replay(t, e, "org-a", 0, 0); !equalIDs(ids(got), stored[:2]) {
+		t.Fatalf("Replay after reopening gave%s, want %v", describe(got), stored[:2])
+	}
+	if again := mustAppend(t, e, keyed); again[0] != stored[0] {
+		t.Fatalf("a key stored before the restart got a new id %d, want %d", again[0], stored[0])
+	}
+	if next := mustAppend(t, e, simple("org-a", 4)); next[0] != 4 {
+		t.Fatalf("first id after reopening is %d, want 4", next[0])
+	}
+	if event, err := e.Latest(ctx, "org-b", herald.StateQuery{}); err != nil || event.ID != stored[2] {
+		t.Fatalf("Latest after reopening = %v, %v", event, err)
+	}
+	if org, err := e.Org(ctx, "org-a"); err != nil || org.Name != "A" {
+		t.Fatalf("Org after reopening = %+v, %v", org, err)
+	}
+	if key, err := e.APIKey(ctx, herald.HashAPIKey("k")); err != nil || key.Org != "org-a" {
+		t.Fatalf("APIKey after reopening = %+v, %v", key, err)
+	}
+	if user, err := e.User(ctx, "org-a", "alice"); err != nil || user.PasswordHash != "h" {
+		t.Fatalf("User after reopening = %+v, %v", user, err)
+	}
+	if list, err := e.Devices(ctx, "org-a"); err != nil || len(list) != 1 || list[0] != device {
+		t.Fatalf("Devices after reopening = %+v, %v", list, err)
+	}
+	if value, err := e.Setting(ctx, "bootstrap"); err != nil || value != "done" {
+		t.Fatalf("Setting after reopening = %q, %v", value, err)
+	}
+}

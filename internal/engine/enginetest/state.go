@@ -1,0 +1,125 @@
+package enginetest
+
+import (
+	"testing"
+
+	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/engine"
+)
+
+func testLatest(t *testing.T, storage Storage) {
+	e := open(t, storage(t))
+	ctx := testContext(t)
+
+	alert := fields{org: "org-a", channel: herald.ChannelAlerts, entity: "POLICY_ALERT", device: "cam-1", entityUUID: "policy-1"}
+	telemetry := fields{org: "org-a", channel: herald.ChannelTelemetry, entity: "TELEMETRY", device: "cam-2", entityUUID: "cam-2"}
+	odd := fields{org: "org-a", channel: herald.ChannelDevices, entity: "DEVICE_STATUS", device: "door 7.b*", entityUUID: ""}
+	other := fields{org: "org-b", channel: herald.ChannelAlerts, entity: "POLICY_ALERT", device: "cam-1", entityUUID: "policy-1"}
+	at := func(f fields, n int) herald.Record { f.n = n; return record(f) }
+
+	mustAppend(t, e, at(alert, 1))
+	id2 := mustAppend(t, e, at(telemetry, 2))[0]
+	id3 := mustAppend(t, e, at(alert, 3), at(odd, 4))
+	id5 := mustAppend(t, e, at(other, 5))[0]
+
+	cases := []struct {
+		name string
+		org  string
+		q    herald.StateQuery
+		id   uint64
+	}{
+		{"newest of the org", "org-a", herald.StateQuery{}, id3[1]},
+		{"exact", "org-a", herald.StateQuery{Channel: herald.ChannelAlerts, Entity: "POLICY_ALERT", DeviceUUID: "cam-1", EntityUUID: "policy-1"}, id3[0]},
+		{"by device", "org-a", herald.StateQuery{DeviceUUID: "cam-2"}, id2},
+		{"by channel", "org-a", herald.StateQuery{Channel: herald.ChannelTelemetry}, id2},
+		{"by entity uuid", "org-a", herald.StateQuery{EntityUUID: "policy-1"}, id3[0]},
+		{"odd characters", "org-a", herald.StateQuery{DeviceUUID: "door 7.b*"}, id3[1]},
+		{"other org", "org-b", herald.StateQuery{DeviceUUID: "cam-1"}, id5},
+	}
+	for _, c := range cases {
+		event, err := e.Latest(ctx, c.org, c.q)
+		if err != nil {
+			t.Errorf("%s: Latest: %v", c.name, err)
+			continue
+		}
+		if event.ID != c.id || event.Org != c.org {
+			t.Errorf("%s: Latest gave %d of %s, want %d", c.name, event.ID, event.Org, c.id)
+		}
+	}
+
+	for _, q := range []herald.StateQuery{
+		{Channel: herald.ChannelSystem},
+		{DeviceUUID: "cam-3"},
+		{Channel: herald.ChannelTelemetry, DeviceUUID: "cam-1"},
+	} {
+		_, err := e.Latest(ctx, "org-a", q)
+		wantCode(t, err, herald.ENOTFOUND)
+	}
+	_, err := e.Latest(ctx, "org-c", herald.StateQuery{})
+	wantCode(t, err, herald.ENOTFOUND)
+}
+
+// testRetention fills a tiny log until its first events are gone: STATE
+// must still answer for them, and a cursor from before the log's start
+// must be refused, not silently skipped.
+func testRetention(t *testing.T, storage Storage) {
+	cfg := storage(t)
+	cfg.MaxBytes = 32 << 10
+	e := open(t, cfg)
+	ctx := testContext(t)
+
+	kept := mustAppend(t, e, record(fields{org: "org-a", device: "kept", entityUUID: "x", n: 1}))[0]
+	mustAppend(t, e, record(fields{org: "org-a", device: "kept", entityUUID: "y", n: 2}))
+	waitForState(t, e)
+
+	var filler []herald.Record
+	for i := range 400 {
+		filler = append(filler, record(fields{org: "org-a", device: "filler", entityUUID: "x", n: 100 + i}))
+		if len(filler) == 50 {
+			mustAppend(t, e, filler...)
+			filler = filler[:0]
+		}
+	}
+	events := replay(t, e, "org-a", 0, 0)
+	if len(events) == 0 {
+		t.Fatal("retention removed every event")
+	}
+	if events[0].ID <= kept+2 {
+		t.Fatalf("retention removed nothing: the log starts at %d", events[0].ID)
+	}
+	first := events[0].ID
+
+	event, err := e.Latest(ctx, "org-a", herald.StateQuery{DeviceUUID: "kept", EntityUUID: "x"})
+	if err != nil {
+		t.Fatalf("Latest of an event gone from the log: %v", err)
+	}
+	if event.ID != kept || numberOf(t, event) != 1 || event.DeviceUUID != "kept" {
+		t.Fatalf("Latest from STATE gave %d (n %d), want %d", event.ID, numberOf(t, event), kept)
+	}
+	event, err = e.Latest(ctx, "org-a", herald.StateQuery{DeviceUUID: "kept"})
+	if err != nil || event.ID != kept+1 {
+		t.Fatalf("Latest(device kept) = %v, %v; want %d", event, err, kept+1)
+	}
+	event, err = e.Latest(ctx, "org-a", herald.StateQuery{DeviceUUID: "filler"})
+	if err != nil || numberOf(t, event) != 499 {
+		t.Fatalf("Latest(device filler) = %v, %v; want the newest filler", event, err)
+	}
+
+	_, err = e.Replay(ctx, "org-a", kept, 0, func(*herald.Event) error {
+		t.Fatal("Replay called fn for a cursor older than the log")
+		return nil
+	})
+	wantCode(t, err, herald.ECONFLICT)
+	if got := replay(t, e, "org-a", first-1, 0); len(got) != len(events) {
+		t.Fatalf("Replay from just before the log's start gave %d events, want %d", len(got), len(events))
+	}
+}
+
+// waitForState waits until STATE has copied every event of the log.
+func waitForState(t *testing.T, e *engine.Engine) {
+	t.Helper()
+	eventually(t, "STATE catches up", func() (bool, error) {
+		lag, err := e.StateLag(testContext(t))
+		return lag == 0, err
+	})
+}

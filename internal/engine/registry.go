@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/herald-gw/herald"
+)
+
+// Registry keys. A KV key may hold only [-/_=.a-zA-Z0-9] and "." splits
+// it into tokens, so free-form names are base64url-encoded (injective,
+// no dots) and scoped keys are "{org}.{encoded}": one org's entries are
+// then exactly the keys matching "{org}.*".
+
+func encodeKey(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func scopedKey(org, name string) string { return org + "." + encodeKey(name) }
+
+// PutOrg stores org under its uuid, replacing any previous version.
+func (e *Engine) PutOrg(ctx context.Context, org herald.Org) error {
+	if err := checkOrg(org.UUID); err != nil {
+		return err
+	}
+	return e.put(ctx, e.orgs, org.UUID, org)
+}
+
+// Org returns the org with the given uuid.
+func (e *Engine) Org(ctx context.Context, uuid string) (herald.Org, error) {
+	var org herald.Org
+	if checkOrg(uuid) != nil {
+		return org, herald.Errorf(herald.ENOTFOUND, "org %q not found", uuid)
+	}
+	return org, e.get(ctx, e.orgs, uuid, "org "+uuid, &org)
+}
+
+// Orgs returns every org, sorted by uuid.
+func (e *Engine) Orgs(ctx context.Context) ([]herald.Org, error) {
+	orgs, err := list[herald.Org](ctx, e.orgs, ">")
+	slices.SortFunc(orgs, func(a, b herald.Org) int { return strings.Compare(a.UUID, b.UUID) })
+	return orgs, err
+}
+
+// PutAPIKey stores key under its hash, replacing any previous version.
+func (e *Engine) PutAPIKey(ctx context.Context, key herald.APIKey) error {
+	if !isHex(key.Hash) {
+		return herald.Errorf(herald.EINVALID, "engine: API key hash must be hex")
+	}
+	if err := checkOrg(key.Org); err != nil {
+		return err
+	}
+	return e.put(ctx, e.keys, key.Hash, key)
+}
+
+// APIKey returns the API key with the given hash.
+func (e *Engine) APIKey(ctx context.Context, hash string) (herald.APIKey, error) {
+	var key herald.APIKey
+	if !isHex(hash) {
+		return key, herald.Errorf(herald.ENOTFOUND, "API key not found")
+	}
+	return key, e.get(ctx, e.keys, hash, "API key", &key)
+}
+
+// PutUser stores user under its org and name, replacing any previous version.
+func (e *Engine) PutUser(ctx context.Context, user herald.User) error {
+	if err := checkOrg(user.Org); err != nil {
+		return err
+	}
+	if user.Name == "" {
+		return herald.Errorf(herald.EINVALID, "engine: user without a name")
+	}
+	return e.put(ctx, e.users, scopedKey(user.Org, user.Name), user)
+}
+
+// User returns the user of org with the given name.
+func (e *Engine) User(ctx context.Context, org, name string) (herald.User, error) {
+	var user herald.User
+	if checkOrg(org) != nil || name == "" {
+		return user, herald.Errorf(herald.ENOTFOUND, "user %q not found", name)
+	}
+	return user, e.get(ctx, e.users, scopedKey(org, name), "user "+name, &user)
+}
+
+// PutDevice stores device under its org and uuid, replacing any previous
+// version. Two orgs may register the same device uuid.
+func (e *Engine) PutDevice(ctx context.Context, device herald.Device) error {
+	if err := checkOrg(device.Org); err != nil {
+		return err
+	}
+	if device.UUID == "" {
+		return herald.Errorf(herald.EINVALID, "engine: device without a uuid")
+	}
+	return e.put(ctx, e.devices, scopedKey(device.Org, device.UUID), device)
+}
+
+// Device returns the device of org with the given uuid.
+func (e *Engine) Device(ctx context.Context, org, uuid string) (herald.Device, error) {
+	var device herald.Device
+	if checkOrg(org) != nil || uuid == "" {
+		return device, herald.Errorf(herald.ENOTFOUND, "device %q not found", uuid)
+	}
+	return device, e.get(ctx, e.devices, scopedKey(org, uuid), "device "+uuid, &device)
+}
+
+// Devices returns every device of org, sorted by uuid.
+func (e *Engine) Devices(ctx context.Context, org string) ([]herald.Device, error) {
+	if err := checkOrg(org); err != nil {
+		return nil, err
+	}
+	devices, err := list[herald.Device](ctx, e.devices, org+".*")
+	slices.SortFunc(devices, func(a, b herald.Device) int { return strings.Compare(a.UUID, b.UUID) })
+	return devices, err
+}
+
+// Setting returns the value of the named setting.
+func (e *Engine) Setting(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		return "", herald.Errorf(herald.ENOTFOUND, "setting %q not found", name)
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	entry, err := e.settings.Get(ctx, encodeKey(name))
+	if err != nil {
+		return "", kvError("setting "+name, err)
+	}
+	return string(entry.Value()), nil
+}
+
+// PutSetting stores the named setting, replacing any previous value.
+func (e *Engine) PutSetting(ctx context.Context, name, value string) error {
+	if name == "" {
+		return herald.Errorf(herald.EINVALID, "engine: setting without a name")
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	_, err := e.settings.Put(ctx, encodeKey(name), []byte(value))
+	return engineError("put setting", err)
+}
+
+func (e *Engine) put(ctx context.Context, kv jetstream.KeyValue, key string, value any) error {
+	data, err := json.Marshal(value)
+	if err != nil {
+		return herald.Errorf(herald.EINTERNAL, "engine: encode %s: %v", key, err)
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	_, err = kv.Put(ctx, key, data)
+	return engineError("put "+kv.Bucket(), err)
+}
+
+// get decodes the value under key; what names it in errors.
+func (e *Engine) get(ctx context.Context, kv jetstream.KeyValue, key, what string, value any) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	entry, err := kv.Get(ctx, key)
+	if err != nil {
+		return kvError(what, err)
+	}
+	if err := json.Unmarshal(entry.Value(), value); err != nil {
+		return herald.Errorf(herald.EINTERNAL, "engine: stored %s is unreadable: %v", what, err)
+	}
+	return nil
+}
+
+// list decodes every current value of the keys matching filter. A watcher
+// delivers the values themselves (one round trip, not one per key) and a
+// nil entry once it has sent them all.
+func list[T any](ctx context.Context, kv jetstream.KeyValue, filter string) ([]T, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	watcher, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, engineError("list "+kv.Bucket(), err)
+	}
+	defer watcher.Stop()
+	var values []T
+	for {
+		select {
+		case entry, ok := <-watcher.Updates():
+			if !ok {
+				return nil, herald.Errorf(herald.EUNAVAILABLE, "engine: list %s: watcher closed", kv.Bucket())
+			}
+			if entry == nil {
+				return values, nil
+			}
+			var v T
+			if err := json.Unmarshal(entry.Value(), &v); err != nil {
+				return nil, herald.Errorf(herald.EINTERNAL, "engine: stored %s is unreadable: %v", entry.Key(), err)
+			}
+			values = append(values, v)
+		case <-ctx.Done():
+			return nil, engineError("list "+kv.Bucket(), ctx.Err())
+		}
+	}
+}
+
+func kvError(what string, err error) error {
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return herald.Errorf(herald.ENOTFOUND, "%s not found", what)
+	}
+	return engineError("get "+what, err)
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
