@@ -136,7 +136,7 @@ func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg STOMPConfig) {
 		for {
 			f, err := c.parser.Next()
 			if err != nil {
-				c.fail(nil, "malformed frame", err.Error())
+				c.fail(receiptFrame(err), "malformed frame", err.Error())
 				break
 			}
 			if f == nil || !c.handle(f) {
@@ -466,6 +466,17 @@ func (c *stompConn) track(sub *stompSub, id uint64, tag uint32) string {
 func renderMessage(e *herald.Event) []byte {
 	b := stomp.MessageHead(make([]byte, 0, 160+len(e.Body)), TopicPrefix+e.Org, e.IDString(), len(e.Body))
 	return stomp.MessageTail(b, e.Body)
+}
+
+// receiptFrame returns a stand-in frame carrying the receipt header of a
+// frame that failed to parse, if the parser could read it, so the ERROR
+// names it; nil otherwise.
+func receiptFrame(err error) *stomp.Frame {
+	var pe *stomp.ParseError
+	if errors.As(err, &pe) && pe.Receipt != "" {
+		return &stomp.Frame{Headers: []stomp.Header{{Name: "receipt", Value: pe.Receipt}}}
+	}
+	return nil
 }
 
 func header(f *stomp.Frame, name string) string {

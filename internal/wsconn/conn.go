@@ -89,7 +89,7 @@ type Conn struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	heartbeat *time.Timer   // guarded by mu
-	beatEvery time.Duration // set once with heartbeat
+	beatEvery time.Duration // check period (half the interval); set once with heartbeat
 	beat      []byte        // set once with heartbeat
 }
 

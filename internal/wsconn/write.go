@@ -197,8 +197,13 @@ func appendFrameHeader(dst []byte, op ws.OpCode, n int) []byte {
 	}
 }
 
-// StartHeartbeat queues payload every interval in which nothing else was
-// written. It uses a runtime timer, not a goroutine, while idle.
+// StartHeartbeat makes sure the peer hears from us at least every
+// interval: it queues payload when nothing was written for a while. It
+// checks every interval/2 and sends when the last check saw no write, so
+// the gap between two writes never exceeds interval, and an idle
+// connection gets one heart-beat per interval (the heart-beat's own write
+// marks the following half period as busy). A runtime timer, not a
+// goroutine, waits while idle.
 func (c *Conn) StartHeartbeat(interval time.Duration, payload []byte) {
 	if interval <= 0 {
 		return
@@ -208,8 +213,8 @@ func (c *Conn) StartHeartbeat(interval time.Duration, payload []byte) {
 	if c.closed || c.heartbeat != nil {
 		return
 	}
-	c.beatEvery, c.beat = interval, payload
-	c.heartbeat = time.AfterFunc(interval, c.heartbeatTick)
+	c.beatEvery, c.beat = max(interval/2, time.Millisecond), payload
+	c.heartbeat = time.AfterFunc(c.beatEvery, c.heartbeatTick)
 }
 
 func (c *Conn) heartbeatTick() {

@@ -65,7 +65,12 @@ const (
 
 // ParseError is a protocol error. Message is short and safe to send to the
 // client in an ERROR frame's message header: it never echoes client bytes.
-type ParseError struct{ Message string }
+type ParseError struct {
+	Message string
+	// Receipt is the offending frame's receipt header when the frame was
+	// complete enough to read it, so the ERROR can carry receipt-id.
+	Receipt string
+}
 
 // Error returns the message prefixed with the package name, for logs; send
 // Message, not Error(), to the client.

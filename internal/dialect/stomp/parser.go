@@ -471,9 +471,28 @@ func (p *Parser) decode(pf *pending) (*Frame, error) {
 		name, ok1 := unescape(m, line[:colon])
 		value, ok2 := unescape(m, line[colon+1:])
 		if !ok1 || !ok2 {
-			return nil, errBadEscape
+			return nil, &ParseError{Message: errBadEscape.Message, Receipt: receiptOf(m, pf.head)}
 		}
 		f.Headers = append(f.Headers, Header{Name: name, Value: value})
 	}
 	return f, nil
+}
+
+// receiptOf returns the first receipt header of a header block whose name
+// and value unescape cleanly, or "".
+func receiptOf(m escaping, head string) string {
+	for len(head) > 0 {
+		i := strings.IndexByte(head, '\n')
+		line := strings.TrimSuffix(head[:i], "\r")
+		head = head[i+1:]
+		colon := strings.IndexByte(line, ':')
+		name, ok := unescape(m, line[:colon])
+		if !ok || name != "receipt" {
+			continue
+		}
+		if value, ok := unescape(m, line[colon+1:]); ok {
+			return value
+		}
+	}
+	return ""
 }
