@@ -54,12 +54,12 @@ func testConfig(dataDir string) server.Config {
 
 // testServer is a running in-process server.
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *server.Server
 	base string // http://127.0.0.1:port
 }
 
-func startServer(t *testing.T, cfg server.Config) *testServer {
+func startServer(t testing.TB, cfg server.Config) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -173,7 +173,7 @@ func alert(uuid string, device string) map[string]any {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
