@@ -49,7 +49,7 @@ func newFanout(tb testing.TB, n int) *fanout {
 		sc.subs.Store(&subs)
 		conn.SetRenderer(sc)
 		s := New(Config{Org: "org", Hub: f.hub, Conn: conn})
-		s.Subscribe(&Sub{ID: "sub-0", Tag: 0}, nil)
+		s.Subscribe(&Sub{ID: "sub-0", Tag: 0}, nil, nil)
 		f.sessions = append(f.sessions, s)
 	}
 	tb.Cleanup(func() {

@@ -91,8 +91,11 @@ func New(cfg Config) *Session {
 // Subscribe adds sub. With after nil it receives events published from now
 // on; otherwise every event with an id above *after, then live ones, with
 // no gap and no duplicate. Subscription ids must be unique (the dialect
-// checks).
-func (s *Session) Subscribe(sub *Sub, after *uint64) {
+// checks). active, if not nil, runs once the subscription is in place and
+// before any event can be queued for it: a dialect queues its
+// acknowledgement there, so that the acknowledgement both means "active"
+// and precedes the subscription's first event.
+func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -100,21 +103,23 @@ func (s *Session) Subscribe(sub *Sub, after *uint64) {
 	}
 	if after == nil {
 		sub.from = max(s.pos, s.cfg.Hub.Head()) + 1
-		s.subs = append(s.subs, sub)
-		return
-	}
-	sub.from = *after + 1
-	if *after < s.pos {
-		// Replay from *after: subscriptions that already saw up to pos must
-		// not see those events again.
-		for _, x := range s.subs {
-			x.from = max(x.from, s.pos+1)
+	} else {
+		sub.from = *after + 1
+		if *after < s.pos {
+			// Replay from *after: subscriptions that already saw up to pos
+			// must not see those events again.
+			for _, x := range s.subs {
+				x.from = max(x.from, s.pos+1)
+			}
+			s.pos = *after
+			s.gen++
+			s.startCatchUpLocked()
 		}
-		s.pos = *after
-		s.gen++
-		s.startCatchUpLocked()
 	}
 	s.subs = append(s.subs, sub)
+	if active != nil {
+		active()
+	}
 }
 
 // Unsubscribe removes the subscription with the given id and returns it,

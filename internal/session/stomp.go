@@ -284,13 +284,14 @@ func (c *stompConn) subscribe(f *stomp.Frame) bool {
 	subs := append(old[:len(old):len(old)], &stompSub{id: id, mode: mode})
 	c.subs.Store(&subs)
 	c.ids[id] = tag
-	c.cfg.Gauges.Subscriptions.Add(1)
-	// The receipt goes out before any replayed event can be queued.
-	if !c.receipt(f) {
-		return false
-	}
-	c.session.Subscribe(&Sub{ID: id, Tag: tag, Filter: flt}, after)
-	return true
+	// The RECEIPT is queued once the subscription is active and before any
+	// of its messages.
+	ok = true
+	c.session.Subscribe(&Sub{ID: id, Tag: tag, Filter: flt}, after, func() {
+		c.cfg.Gauges.Subscriptions.Add(1)
+		ok = c.receipt(f)
+	})
+	return ok
 }
 
 func (c *stompConn) unsubscribe(f *stomp.Frame) bool {

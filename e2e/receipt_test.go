@@ -1,0 +1,24 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestSubscribeReceiptMeansActive: once a client has the RECEIPT of its
+// SUBSCRIBE, an event published right then is delivered. Repeated, since
+// the window it guards against is short.
+func TestSubscribeReceiptMeansActive(t *testing.T) {
+	ts := startServer(t, testConfig(t.TempDir()))
+	for i := range 40 {
+		c := dialRaw(t, ts.wsURL(), keyA)
+		c.connect()
+		c.send(fmt.Sprintf("SUBSCRIBE\nid:s%d\ndestination:/topic/change/%s\nreceipt:r%d\n\n\x00", i, orgA, i))
+		c.expect(fmt.Sprintf("RECEIPT\nreceipt-id:r%d\n", i))
+		id := ts.publish(keyA, alert(fmt.Sprintf("right-after-%d", i), camA))[0]
+		if got := frameHeader(c.expect("MESSAGE\n"), "message-id"); got != id {
+			t.Fatalf("round %d: got %s, want %s", i, got, id)
+		}
+		c.c.CloseNow()
+	}
+}
