@@ -22,3 +22,26 @@ func TestSubscribeReceiptMeansActive(t *testing.T) {
 		c.c.CloseNow()
 	}
 }
+
+// TestSubscribeStartsAfterAcknowledgedEvents: a plain SUBSCRIBE delivers
+// only events published after it; an event whose POST returned before the
+// SUBSCRIBE never arrives, even if the node has not dispatched it yet.
+func TestSubscribeStartsAfterAcknowledgedEvents(t *testing.T) {
+	ts := startServer(t, testConfig(t.TempDir()))
+	for i := range 20 {
+		c := dialRaw(t, ts.wsURL(), keyA)
+		c.connect()
+		before := make([]map[string]any, 200)
+		for j := range before {
+			before[j] = alert(fmt.Sprintf("before-%d-%d", i, j), camA)
+		}
+		ts.publish(keyA, before...)
+		c.send(fmt.Sprintf("SUBSCRIBE\nid:s\ndestination:/topic/change/%s\nreceipt:r\n\n\x00", orgA))
+		c.expect("RECEIPT\nreceipt-id:r\n")
+		id := ts.publish(keyA, alert(fmt.Sprintf("after-%d", i), camA))[0]
+		if got := frameHeader(c.expect("MESSAGE\n"), "message-id"); got != id {
+			t.Fatalf("round %d: first message is %s, want %s (an event acknowledged before the SUBSCRIBE leaked in)", i, got, id)
+		}
+		c.c.CloseNow()
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/filter"
@@ -96,13 +97,21 @@ func New(cfg Config) *Session {
 // acknowledgement there, so that the acknowledgement both means "active"
 // and precedes the subscription's first event.
 func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) {
+	// "From now on" means after every event already acknowledged to its
+	// producer: the log's end, which the hub's head may trail a little.
+	var logEnd uint64
+	if after == nil && s.cfg.Log != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		logEnd, _ = s.cfg.Log.LastID(ctx) // on error, the hub's head is the floor
+		cancel()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
 	if after == nil {
-		sub.from = max(s.pos, s.cfg.Hub.Head()) + 1
+		sub.from = max(s.pos, s.cfg.Hub.Head(), logEnd) + 1
 	} else {
 		sub.from = *after + 1
 		if *after < s.pos {
