@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -15,27 +13,33 @@ import (
 )
 
 // runZeroConfig starts `herald serve` with no config in dir and returns
-// what it printed on stdout up to the first blank line after its banner
-// (the whole banner, and on a first start the key and the curl line).
+// what it printed on stdout. herald prints its banner before it serves, so
+// once /healthz answers the banner is complete in the file.
 func runZeroConfig(t *testing.T, dir, addr string) (string, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, heraldBinary(t), "serve", "--listen", addr)
+	stdout, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
+	cmd := exec.Command(heraldBinary(t), "serve", "--listen", addr)
 	cmd.Dir = dir // the default data directory is ./herald-data
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
+	cmd.Stdout, cmd.Stderr = stdout, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Error("herald did not stop on SIGINT")
+			cmd.Process.Kill()
+			<-exited
 		}
-	}()
+	}
 	waitFor(t, 20*time.Second, "herald serve to be healthy", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
@@ -44,18 +48,12 @@ func runZeroConfig(t *testing.T, dir, addr string) (string, func()) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	stop := func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("herald did not stop on SIGINT")
-		}
-		cmd.Wait()
-		cancel()
+	out, err := os.ReadFile(stdout.Name())
+	if err != nil {
+		stop()
+		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the banner flush
-	return out.String(), stop
+	return string(out), stop
 }
 
 // TestFirstStartBootstrap: zero config creates a default org and an API
