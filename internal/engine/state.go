@@ -86,16 +86,17 @@ func (e *Engine) StateLag(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, engineError("log info", err)
 	}
-	state, err := e.state.Info(ctx)
-	if err != nil {
-		return 0, engineError("state info", err)
-	}
 	var copied uint64
-	if state.State.Msgs > 0 {
-		msg, err := e.state.GetMsg(ctx, state.State.LastSeq)
-		if err != nil {
-			return 0, engineError("state info", err)
-		}
+	// The newest STATE message in one request: reading the last sequence
+	// first and fetching it after would race with one-per-subject
+	// retention replacing it.
+	msg, err := e.state.GetLastMsgForSubject(ctx, "ev.>")
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		// STATE is empty: nothing copied yet.
+	case err != nil:
+		return 0, engineError("state info", err)
+	default:
 		seq, ok := sourceSequence(msg.Header.Get(headerStreamSource))
 		if !ok {
 			return 0, herald.Errorf(herald.EINTERNAL, "engine: state message %d has no source sequence", msg.Sequence)
