@@ -81,14 +81,7 @@ func startBinary(t *testing.T, dataDir, addr string) *exec.Cmd {
 			t.Logf("herald output:\n%s", logs.String())
 		}
 	})
-	waitFor(t, 20*time.Second, "herald serve to be healthy", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitHealthy(t, "http://"+addr)
 	return cmd
 }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,14 +39,7 @@ func runZeroConfig(t *testing.T, dir, addr string) (string, func()) {
 			<-exited
 		}
 	}
-	waitFor(t, 20*time.Second, "herald serve to be healthy", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitHealthy(t, "http://"+addr)
 	out, err := os.ReadFile(stdout.Name())
 	if err != nil {
 		stop()

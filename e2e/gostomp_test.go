@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -118,19 +117,7 @@ func (goStompQuietLogger) Error(string)            {}
 // it. split > 0 cuts every client write into messages of that many bytes.
 func dialGoStomp(t *testing.T, ts *testServer, split int, opts ...func(*stomp.Conn) error) (*stomp.Conn, *tapConn) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, ts.wsURL(), &websocket.DialOptions{
-		HTTPHeader:   http.Header{"x-auth-apikey": {keyA}},
-		Subprotocols: []string{"v12.stomp"},
-	})
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial: %v (status %d)", err, status)
-	}
+	ws := dialWS(t, ts.wsURL(), keyA)
 	if got := ws.Subprotocol(); got != "v12.stomp" {
 		ws.CloseNow()
 		t.Fatalf("sub-protocol %q, want v12.stomp", got)
@@ -141,6 +128,8 @@ func dialGoStomp(t *testing.T, ts *testServer, split int, opts ...func(*stomp.Co
 		stomp.ConnOpt.Logger(goStompQuietLogger{}),
 		stomp.ConnOpt.UnsubscribeReceiptTimeout(2 * time.Second), // see gsUnsubscribe
 	}, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	conn, err := stomp.ConnectWithContext(ctx, tap, opts...)
 	if err != nil {
 		stop()

@@ -88,10 +88,13 @@ func (ts *testServer) wsURL() string {
 	return strings.Replace(ts.base, "http", "ws", 1) + "/websocket?x-auth-scheme=api-token"
 }
 
-func (ts *testServer) waitHealthy() {
-	ts.t.Helper()
-	waitFor(ts.t, 10*time.Second, "healthz", func() bool {
-		resp, err := http.Get(ts.base + "/healthz")
+func (ts *testServer) waitHealthy() { waitHealthy(ts.t, ts.base) }
+
+// waitHealthy waits until base/healthz answers 200.
+func waitHealthy(t testing.TB, base string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "herald to be healthy", func() bool {
+		resp, err := http.Get(base + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -193,6 +196,15 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, url, key string) *rawConn {
 	t.Helper()
+	c := dialWS(t, url, key)
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &rawConn{t: t, c: c}
+}
+
+// dialWS opens a WebSocket with an API key, offering v12.stomp.
+func dialWS(t *testing.T, url, key string) *websocket.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
@@ -206,9 +218,7 @@ func dialRaw(t *testing.T, url, key string) *rawConn {
 		}
 		t.Fatalf("dial: %v (status %d)", err, status)
 	}
-	c.SetReadLimit(1 << 20)
-	t.Cleanup(func() { c.CloseNow() })
-	return &rawConn{t: t, c: c}
+	return c
 }
 
 func (r *rawConn) send(frame string) {
