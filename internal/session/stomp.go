@@ -119,29 +119,45 @@ func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg STOMPConfig) {
 	conn.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
 	for {
 		data, err := conn.ReadMessage()
-		if err != nil {
-			if errors.Is(err, wsconn.ErrMessageTooLarge) {
-				c.fail(nil, "frame too large", "A WebSocket message exceeded the server's frame size limit.")
-				<-conn.Done()
-			} else if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.fail(nil, "no heart-beat", "Nothing was received within the negotiated heart-beat interval.")
-				<-conn.Done()
-			}
+		switch {
+		case err == nil:
+		case errors.Is(err, wsconn.ErrMessageTooLarge):
+			c.fail(nil, "frame too large", "A WebSocket message exceeded the server's frame size limit.")
+		case errors.Is(err, os.ErrDeadlineExceeded) && c.session == nil:
+			c.fail(nil, "connect timeout", "No CONNECT frame arrived in time.")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.fail(nil, "no heart-beat", "Nothing was received within the negotiated heart-beat interval.")
+		case errors.Is(err, wsconn.ErrPeerClosed):
+			// The close reply is queued: let it go out.
+		default:
+			return // the peer is gone: nothing to flush
+		}
+		if err != nil || !c.process(data) {
+			// The connection is ending: stop reading, and let the writer
+			// flush what is queued (ERROR, RECEIPT, close) and close it.
+			<-conn.Done()
 			return
 		}
-		if c.readWait > 0 {
-			conn.SetReadDeadline(time.Now().Add(c.readWait))
+	}
+}
+
+// process handles the frames of one inbound message; false means the
+// connection is ending.
+func (c *stompConn) process(data []byte) bool {
+	if c.readWait > 0 {
+		c.conn.SetReadDeadline(time.Now().Add(c.readWait))
+	}
+	c.parser.Feed(data)
+	for {
+		f, err := c.parser.Next()
+		if err != nil {
+			return c.fail(receiptFrame(err), "malformed frame", err.Error())
 		}
-		c.parser.Feed(data)
-		for {
-			f, err := c.parser.Next()
-			if err != nil {
-				c.fail(receiptFrame(err), "malformed frame", err.Error())
-				break
-			}
-			if f == nil || !c.handle(f) {
-				break
-			}
+		if f == nil {
+			return true
+		}
+		if !c.handle(f) {
+			return false
 		}
 	}
 }

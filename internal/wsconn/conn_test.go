@@ -89,7 +89,7 @@ func TestReadMessageLimitsAndProtocolErrors(t *testing.T) {
 		}, ErrProtocol},
 		{"close", func(t *testing.T, c net.Conn) {
 			writeClientFrame(t, c, true, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
-		}, io.EOF},
+		}, ErrPeerClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,13 +12,17 @@ import (
 // WebSocket protocol (unmasked or malformed frames).
 var ErrProtocol = errors.New("websocket protocol error")
 
+// ErrPeerClosed is returned by ReadMessage after the peer's close frame;
+// the close reply is queued and the connection closes once it is written.
+var ErrPeerClosed = errors.New("websocket closed by peer")
+
 // readBufs holds inbound payload buffers, so an idle connection keeps none.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // ReadMessage returns the next data message's payload (text or binary,
 // reassembled from fragments), answering pings and close frames itself.
 // The payload is valid until the next call. After a close frame it
-// returns io.EOF.
+// returns ErrPeerClosed.
 func (c *Conn) ReadMessage() ([]byte, error) {
 	c.releaseReadBuf()
 	var msg *[]byte
@@ -84,7 +88,7 @@ func (c *Conn) readControl(h ws.Header) error {
 			code, _ = ws.ParseCloseFrameData(payload)
 		}
 		c.CloseAfterFlush(code, "", nil)
-		return io.EOF
+		return ErrPeerClosed
 	}
 	return nil
 }
