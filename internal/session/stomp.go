@@ -245,7 +245,11 @@ func (c *stompConn) connect(f *stomp.Frame) bool {
 	c.session = New(Config{
 		Org: c.principal.Org, Log: c.cfg.Log, Hub: c.cfg.Hub, Conn: c.conn, Logger: c.cfg.Logger, Gauges: c.cfg.Gauges,
 		OnLost: func(err error) {
-			c.fail(nil, "events lost", herald.ErrorMessage(err))
+			if herald.ErrorCode(err) == herald.ECONFLICT {
+				c.fail(nil, "events lost", herald.ErrorMessage(err))
+				return
+			}
+			c.fail(nil, "catch-up failed", "Reading the event log failed; reconnect and resume from your last message-id.")
 		},
 	})
 	if c.readWait > 0 {
