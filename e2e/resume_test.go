@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -88,5 +89,44 @@ func TestResumeWhileLive(t *testing.T) {
 	}
 	if msg, err := c.next(300 * time.Millisecond); err == nil {
 		t.Fatalf("duplicate or extra message %q", msg)
+	}
+}
+
+// TestResumeBeyondRetention: a cursor older than the log's retention gets
+// an explicit "events lost" ERROR, never a silent gap; after:0 means
+// "everything still there" and is not an error.
+func TestResumeBeyondRetention(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Retention.MaxAge = time.Second
+	ts := startServer(t, cfg)
+	first := ts.publish(keyA, alert("old-1", camA), alert("old-2", camA))[0]
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c := dialRaw(t, ts.wsURL(), keyA)
+		c.connect()
+		c.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\nx-herald-after:" + first + "\n\n\x00")
+		msg, err := c.next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("no answer to the resume: %v", err)
+		}
+		c.c.CloseNow()
+		if strings.HasPrefix(msg, "ERROR\n") {
+			if frameHeader(msg, "message") != "events lost" || !strings.Contains(frameBody(msg), "no longer in the log") {
+				t.Fatalf("ERROR for an expired cursor: %q", msg)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("events never expired from the log")
+		}
+		time.Sleep(200 * time.Millisecond) // retention runs on the server's own schedule
+	}
+	c := dialRaw(t, ts.wsURL(), keyA)
+	c.connect()
+	c.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\nx-herald-after:0\nreceipt:r\n\n\x00")
+	c.expect("RECEIPT\n")
+	id := ts.publish(keyA, alert("new", camA))[0]
+	if got := frameHeader(c.expect("MESSAGE\n"), "message-id"); got != id {
+		t.Fatalf("after:0 with an expired log: got %s, want %s", got, id)
 	}
 }
