@@ -131,30 +131,16 @@ func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) {
 	}
 }
 
-// Unsubscribe removes the subscription with the given id and returns it,
-// or nil if there is none.
-func (s *Session) Unsubscribe(id string) *Sub {
+// Unsubscribe removes the subscription with the given id, if there is one.
+func (s *Session) Unsubscribe(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, x := range s.subs {
 		if x.ID == id {
 			s.subs = append(s.subs[:i], s.subs[i+1:]...)
-			return x
+			return
 		}
 	}
-	return nil
-}
-
-// Lookup returns the subscription with the given id, or nil.
-func (s *Session) Lookup(id string) *Sub {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, x := range s.subs {
-		if x.ID == id {
-			return x
-		}
-	}
-	return nil
 }
 
 // Close unregisters the session and stops its catch-up, if any.

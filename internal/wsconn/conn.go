@@ -147,9 +147,6 @@ func selectProtocol(offered, supported []string) string {
 // first event is queued.
 func (c *Conn) SetRenderer(r Renderer) { c.renderer = r }
 
-// RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
-
 // Done is closed when the connection is closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 

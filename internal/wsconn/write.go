@@ -22,13 +22,6 @@ func (c *Conn) Enqueue(m Message) bool {
 	return ok
 }
 
-// HasRoom reports whether n more messages of about bytes payload fit.
-func (c *Conn) HasRoom(n, bytes int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.roomLocked(n, bytes)
-}
-
 // Send queues a whole text message (a reply, an error, a heart-beat).
 // Replies are admitted past the event bound up to twice it; beyond that
 // the peer is flooding us without reading and Send returns false.
