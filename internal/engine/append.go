@@ -198,4 +198,3 @@ func (e *Engine) publishBatch(ctx context.Context, msgs []*nats.Msg) ([]uint64, 
 	}
 	return ids, nil
 }
-
