@@ -92,9 +92,24 @@ func (c *Conn) pushLocked(m Message) {
 	c.queuedBytes += m.size()
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		startWriter(c)
 	}
 }
+
+// starting hands connections to new writer goroutines. A goroutine started
+// with `go c.writeLoop()` allocates its closure, one allocation per burst
+// per connection; one started as `go startedWriter()` captures nothing and
+// allocates nothing, and takes its connection from here instead. Every
+// send is paired with exactly one such goroutine, so a send that finds the
+// buffer full waits only until the goroutines already started take theirs.
+var starting = make(chan *Conn, 1<<14)
+
+func startWriter(c *Conn) {
+	starting <- c
+	go startedWriter()
+}
+
+func startedWriter() { (<-starting).writeLoop() }
 
 // writeState is the writer's working memory, pooled so that idle
 // connections hold none of it.
