@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// WebSocket opcodes the stream handles.
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+// defaultMaxFrame bounds one STOMP frame (and so the stream's memory).
+const defaultMaxFrame = 1 << 20
+
+// CloseError is returned by Stream.Feed when the server sent a WebSocket
+// close frame.
+type CloseError struct {
+	Code   uint16
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("server closed the WebSocket: %d %s", e.Code, e.Reason)
+}
+
+// errFrameTooLarge is returned when one STOMP frame exceeds MaxFrame.
+var errFrameTooLarge = errors.New("STOMP frame too large")
+
+// Stream decodes what a server sends on a WebSocket that carries STOMP:
+// WebSocket frames, split anywhere across reads, whose data payloads
+// concatenate into a stream of STOMP frames and heart-beats. It is a pure
+// decoder — bytes in, frames out — keeping partial frames between calls.
+// The zero value works without a marker; set Marker to read publish times.
+type Stream struct {
+	Marker   []byte // the run's marker (see Marker); empty: no stamps
+	MaxFrame int    // bound on one STOMP frame; default 1 MiB
+
+	header  [14]byte // a WebSocket frame header being collected
+	headerN int
+	remain  uint64 // payload bytes left in the current WebSocket frame
+	inFrame bool   // between a complete header and the end of its payload
+	opcode  byte   // of the current frame
+	mask    [4]byte
+	masked  bool
+	maskPos int
+	control []byte // payload of the current control frame
+	carry   []byte // a partial STOMP frame waiting for its NUL
+	frame   Frame  // handed to the callback; a field so it does not escape per frame
+}
+
+// Feed decodes b and calls on for each complete STOMP frame and each
+// WebSocket ping, in order. Frames passed to on alias b or the stream's
+// buffer: on must not keep them. It returns a *CloseError when the server
+// closes, or an error for a protocol violation; the stream is unusable
+// after an error.
+func (s *Stream) Feed(b []byte, on func(*Frame)) error {
+	for len(b) > 0 {
+		if !s.inFrame {
+			n, err := s.readHeader(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			if !s.inFrame || s.remain > 0 {
+				continue
+			}
+			// An empty payload: a control frame ends here.
+			if err := s.endFrame(on); err != nil {
+				return err
+			}
+			continue
+		}
+		k := uint64(len(b))
+		k = min(k, s.remain)
+		chunk := b[:k]
+		b = b[k:]
+		s.remain -= k
+		if s.masked {
+			for i := range chunk {
+				chunk[i] ^= s.mask[s.maskPos&3]
+				s.maskPos++
+			}
+		}
+		if s.opcode >= opClose {
+			s.control = append(s.control, chunk...)
+		} else if err := s.feedSTOMP(chunk, on); err != nil {
+			return err
+		}
+		if s.remain == 0 {
+			if err := s.endFrame(on); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readHeader collects header bytes from b; it returns how many it used.
+// When the header is complete it sets inFrame.
+func (s *Stream) readHeader(b []byte) (int, error) {
+	used := 0
+	need := 2
+	for {
+		if s.headerN >= 2 {
+			need = headerLen(s.header[0], s.header[1])
+		}
+		if s.headerN >= need {
+			break
+		}
+		if used == len(b) {
+			return used, nil
+		}
+		c := copy(s.header[s.headerN:need], b[used:])
+		s.headerN += c
+		used += c
+	}
+	h := s.header[:s.headerN]
+	s.headerN = 0
+	if h[0]&0x70 != 0 {
+		return used, errors.New("WebSocket frame with reserved bits set")
+	}
+	s.opcode = h[0] & 0x0f
+	s.masked = h[1]&0x80 != 0
+	length := uint64(h[1] & 0x7f)
+	rest := h[2:]
+	switch length {
+	case 126:
+		length, rest = uint64(binary.BigEndian.Uint16(rest)), rest[2:]
+	case 127:
+		length, rest = binary.BigEndian.Uint64(rest), rest[8:]
+	}
+	if s.masked {
+		copy(s.mask[:], rest)
+		s.maskPos = 0
+	}
+	switch s.opcode {
+	case opContinuation, opText, opBinary:
+	case opClose, opPing, opPong:
+		if length > 125 || h[0]&0x80 == 0 {
+			return used, errors.New("invalid WebSocket control frame")
+		}
+		s.control = s.control[:0]
+	default:
+		return used, fmt.Errorf("unknown WebSocket opcode %#x", s.opcode)
+	}
+	s.remain = length
+	s.inFrame = true
+	return used, nil
+}
+
+// headerLen returns the length of a WebSocket frame header from its first
+// two bytes.
+func headerLen(b0, b1 byte) int {
+	n := 2
+	switch b1 & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b1&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
+
+// endFrame finishes the current WebSocket frame.
+func (s *Stream) endFrame(on func(*Frame)) error {
+	s.inFrame = false
+	switch s.opcode {
+	case opClose:
+		e := &CloseError{Code: 1005}
+		if len(s.control) >= 2 {
+			e.Code = binary.BigEndian.Uint16(s.control)
+			e.Reason = string(s.control[2:])
+		}
+		return e
+	case opPing:
+		s.frame = Frame{Command: CommandPing, Raw: s.control}
+		on(&s.frame)
+	}
+	return nil
+}
+
+// feedSTOMP consumes a piece of the STOMP byte stream.
+func (s *Stream) feedSTOMP(p []byte, on func(*Frame)) error {
+	maxFrame := s.MaxFrame
+	if maxFrame <= 0 {
+		maxFrame = defaultMaxFrame
+	}
+	if len(s.carry) > 0 {
+		end := bytes.IndexByte(p, 0)
+		if end < 0 {
+			if len(s.carry)+len(p) > maxFrame {
+				return errFrameTooLarge
+			}
+			s.carry = append(s.carry, p...)
+			return nil
+		}
+		s.carry = append(s.carry, p[:end+1]...)
+		p = p[end+1:]
+		s.frame, _, _ = ScanFrame(s.carry, s.Marker)
+		on(&s.frame)
+		s.carry = s.carry[:0]
+	}
+	for {
+		p = p[skipEOL(p):]
+		if len(p) == 0 {
+			return nil
+		}
+		var n int
+		var ok bool
+		s.frame, n, ok = ScanFrame(p, s.Marker)
+		if !ok {
+			if len(p) > maxFrame {
+				return errFrameTooLarge
+			}
+			s.carry = append(s.carry, p...)
+			return nil
+		}
+		on(&s.frame)
+		p = p[n:]
+	}
+}
