@@ -15,6 +15,7 @@ import (
 // serveCommand is `herald serve`.
 type serveCommand struct {
 	configPath string
+	debugAddr  string
 	flags      server.Overrides
 	stdout     io.Writer
 	stderr     io.Writer
@@ -38,6 +39,7 @@ HERALD_JWT_SECRET, HERALD_LOG_LEVEL), then flags: later sources win.`,
 	cmd.Flags().StringVar(&c.flags.Listen, "listen", "", "address to listen on (default 127.0.0.1:8080)")
 	cmd.Flags().StringVar(&c.flags.DataDir, "data", "", "data directory of the embedded engine (default ./herald-data)")
 	cmd.Flags().StringVar(&c.flags.NATS, "nats", "", "external NATS URLs, comma-separated (default: embedded engine)")
+	cmd.Flags().StringVar(&c.debugAddr, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (default: off)")
 	return cmd
 }
 
@@ -50,6 +52,13 @@ func (c *serveCommand) Run(ctx context.Context, _ []string) error {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	if c.debugAddr != "" {
+		stop, err := startDebug(c.debugAddr, logger)
+		if err != nil {
+			return fmt.Errorf("debug listener: %w", err)
+		}
+		defer stop()
+	}
 	srv, err := server.New(ctx, cfg, logger)
 	if err != nil {
 		return err

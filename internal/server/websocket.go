@@ -42,6 +42,9 @@ func (s *Server) serveSTOMP(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	defer s.untrack(conn)
-	session.ServeSTOMP(conn, p, s.stompConfig())
+	// ServeSTOMP returns at once, and so does this handler: net/http keeps
+	// its per-request buffers, context and the handler's grown stack
+	// (about 25 KB together) until the handler returns, which for a
+	// WebSocket would be the connection's whole life.
+	session.ServeSTOMP(conn, p, s.stompConfig(), func() { s.untrack(conn) })
 }

@@ -101,7 +101,10 @@ func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) {
 	// producer: the log's end, which the hub's head may trail a little.
 	var logEnd uint64
 	if after == nil && s.cfg.Log != nil {
-		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		// Not derived from s.ctx: that would give every session's context
+		// a done channel and a children map (~500 B each) for the
+		// session's whole life, for a call that is bounded anyway.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		logEnd, _ = s.cfg.Log.LastID(ctx) // on error, the hub's head is the floor
 		cancel()
 	}

@@ -93,32 +93,35 @@ type stompConn struct {
 	readWait  time.Duration               // client heart-beat deadline; 0 = none
 	subs      atomic.Pointer[[]*stompSub] // by tag; copy on write, read by the renderer
 	ids       map[string]uint32           // live subscription id → tag; reader goroutine only
-	txs       map[string][]*stomp.Frame   // open transactions and their ACK/NACKs
+	txs       map[string][]*stomp.Frame   // open transactions and their ACK/NACKs; made on the first BEGIN
 	overAcks  atomic.Bool
 }
 
-// ServeSTOMP runs a STOMP session on an upgraded connection until it ends.
-func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg STOMPConfig) {
+// ServeSTOMP serves a STOMP session on an upgraded connection. It returns
+// at once; the connection's reader (see wsconn.Conn.Serve) drives the
+// session, and ended, if not nil, is called once the session is over.
+func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg STOMPConfig, ended func()) {
 	cfg = cfg.withDefaults()
 	c := &stompConn{
 		cfg: cfg, principal: p, conn: conn,
 		parser: stomp.NewParser(cfg.Limits),
 		ids:    make(map[string]uint32),
-		txs:    make(map[string][]*stomp.Frame),
 	}
 	conn.SetRenderer(c)
 	cfg.Gauges.Connections.Add(1)
-	defer func() {
+	finish := func() {
 		if c.session != nil {
 			c.session.Close()
 		}
 		conn.Close()
 		cfg.Gauges.Connections.Add(-1)
 		cfg.Gauges.Subscriptions.Add(-int64(len(c.ids)))
-	}()
+		if ended != nil {
+			ended()
+		}
+	}
 	conn.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
-	for {
-		data, err := conn.ReadMessage()
+	conn.Serve(func(data []byte, err error) bool {
 		switch {
 		case err == nil:
 		case errors.Is(err, wsconn.ErrMessageTooLarge):
@@ -130,15 +133,18 @@ func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg STOMPConfig) {
 		case errors.Is(err, wsconn.ErrPeerClosed):
 			// The close reply is queued: let it go out.
 		default:
-			return // the peer is gone: nothing to flush
+			finish() // the peer is gone: nothing to flush
+			return false
 		}
 		if err != nil || !c.process(data) {
 			// The connection is ending: stop reading, and let the writer
 			// flush what is queued (ERROR, RECEIPT, close) and close it.
 			<-conn.Done()
-			return
+			finish()
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // process handles the frames of one inbound message; false means the
@@ -335,6 +341,9 @@ func (c *stompConn) transaction(f *stomp.Frame) bool {
 	case f.Command == "BEGIN" && open:
 		return c.fail(f, "transaction already open", "Transaction "+tx+" is already open.")
 	case f.Command == "BEGIN":
+		if c.txs == nil {
+			c.txs = make(map[string][]*stomp.Frame)
+		}
 		c.txs[tx] = nil
 	case !open:
 		return c.fail(f, "unknown transaction", "No transaction "+tx+" is open.")

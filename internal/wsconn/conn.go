@@ -7,12 +7,12 @@ package wsconn
 import (
 	"bufio"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -67,15 +67,25 @@ var ErrMessageTooLarge = errors.New("message too large")
 
 // Conn is one upgraded WebSocket connection.
 //
-// Concurrency: ReadMessage is called by one reader goroutine. Enqueue,
+// Concurrency: ReadMessage is called by one reader goroutine at a time
+// (Serve's). Enqueue,
 // Send and Close may be called from any goroutine. mu guards the queue
 // fields below it; the writer goroutine runs while writing is true.
 type Conn struct {
 	nc       net.Conn
-	reader   *bufio.Reader
+	src      source
+	reader   *bufio.Reader // pooled; nil while idle (see Serve)
 	opts     Options
 	renderer Renderer
 	readBuf  *[]byte // pooled payload buffer of the last ReadMessage
+
+	// The reader's state (see Serve); used by one goroutine at a time.
+	onRead    func([]byte, error) bool
+	raw       syscall.RawConn
+	peekFn    func(fd uintptr) bool
+	peekWait  bool
+	peekEmpty bool
+	peekByte  [1]byte
 
 	mu          sync.Mutex
 	queue       []Message // guarded by mu
@@ -104,25 +114,24 @@ func Upgrade(w http.ResponseWriter, r *http.Request, supported []string, opts Op
 	if err != nil {
 		return nil, "", err
 	}
-	var src io.Reader = nc
+	c := NewConn(nc, opts)
 	if n := rw.Reader.Buffered(); n > 0 {
 		// The client spoke before reading our handshake reply: keep those bytes.
-		src = io.MultiReader(io.LimitReader(rw.Reader, int64(n)), nc)
+		c.src.prefix, _ = rw.Reader.Peek(n)
+		c.src.prefix = append([]byte(nil), c.src.prefix...)
 	}
-	return newConn(nc, src, opts), protocol, nil
+	return c, protocol, nil
 }
 
 // NewConn wraps a connection whose WebSocket handshake is already done
 // (server side): for tests, benchmarks and other upgraders.
-func NewConn(nc net.Conn, opts Options) *Conn { return newConn(nc, nc, opts) }
-
-func newConn(nc net.Conn, src io.Reader, opts Options) *Conn {
+func NewConn(nc net.Conn, opts Options) *Conn {
 	return &Conn{
-		nc:     nc,
-		reader: bufio.NewReaderSize(src, 512),
-		opts:   opts.withDefaults(),
-		room:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		nc:   nc,
+		src:  source{nc: nc},
+		opts: opts.withDefaults(),
+		room: make(chan struct{}, 1),
+		done: make(chan struct{}),
 	}
 }
 

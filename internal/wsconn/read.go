@@ -25,9 +25,10 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b
 // returns ErrPeerClosed.
 func (c *Conn) ReadMessage() ([]byte, error) {
 	c.releaseReadBuf()
+	r := c.acquireReader()
 	var msg *[]byte
 	for {
-		h, err := ws.ReadHeader(c.reader)
+		h, err := ws.ReadHeader(r)
 		if err != nil {
 			c.putBuf(msg)
 			return nil, err
@@ -58,7 +59,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		}
 		*msg = append(*msg, make([]byte, h.Length)...)
 		part := (*msg)[start:]
-		if _, err := io.ReadFull(c.reader, part); err != nil {
+		if _, err := io.ReadFull(r, part); err != nil {
 			c.putBuf(msg)
 			return nil, err
 		}
