@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// subscriptionID is the id every bench connection subscribes with (the
+// baseline server frames its MESSAGEs with it once for everyone).
+const subscriptionID = "sub-0"
+
+// readBufferSize is each connection's read buffer: a few MESSAGE frames
+// per read when the server coalesces writes, 40 MB for 10,000 connections.
+const readBufferSize = 4096
+
+// dialer opens bench connections.
+type dialer struct {
+	url      string // ws://host:port/websocket?...
+	key      string
+	org      string
+	timeout  time.Duration
+	localIPs []net.IP // source addresses to spread connections over; empty: the kernel's choice
+	perIP    int      // connections per source address
+}
+
+// clientConn is one subscribed STOMP connection. Only its reader goroutine
+// touches the unexported plain fields; the atomics are read by the run.
+type clientConn struct {
+	nc     net.Conn
+	stream Stream
+	hist   *Histogram // shared by a few connections (sharded to limit contention)
+	run    *runClock
+	onF    func(*Frame)
+
+	// Reader-only state.
+	connected  bool
+	subscribed bool
+	failure    error
+	lastID     uint64
+	pong       []byte
+
+	received   atomic.Int64 // this run's MESSAGEs
+	measured   atomic.Int64 // of which published in the measured window
+	duplicates atomic.Int64 // message-id equal to the previous one
+	outOfOrder atomic.Int64 // message-id below the previous one
+	foreign    atomic.Int64 // MESSAGEs without this run's marker
+	frameBytes atomic.Int64 // STOMP bytes of this run's MESSAGEs
+	lastRecv   atomic.Int64 // Unix ns of the latest measured receipt
+	closing    atomic.Bool
+}
+
+// runClock is what readers share with the run: when measuring started.
+type runClock struct {
+	measureStart atomic.Int64 // Unix ns; events stamped before are warm-up
+}
+
+// dial opens connection i, sends CONNECT and SUBSCRIBE with a receipt, and
+// returns once the RECEIPT arrived: the subscription is then active.
+func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
+	nd := &net.Dialer{Timeout: d.timeout}
+	if len(d.localIPs) > 0 {
+		nd.LocalAddr = &net.TCPAddr{IP: d.localIPs[min(i/d.perIP, len(d.localIPs)-1)]}
+	}
+	wd := ws.Dialer{
+		Timeout: d.timeout,
+		Header:  ws.HandshakeHeaderHTTP(http.Header{"x-auth-apikey": {d.key}}),
+		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return nd.DialContext(ctx, network, addr)
+		},
+		ReadBufferSize: 1024,
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// A background context: the Timeout bounds the handshake without the
+	// interrupter goroutine a cancellable context costs per dial.
+	nc, br, _, err := wd.Dial(context.Background(), d.url)
+	if err != nil {
+		return fmt.Errorf("WebSocket handshake: %w", err)
+	}
+	c.nc = nc
+	var pending []byte
+	if br != nil {
+		pending = make([]byte, br.Buffered())
+		br.Read(pending)
+		ws.PutReader(br)
+	}
+	var out []byte
+	out = appendClientFrame(out, "CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\x00")
+	out = appendClientFrame(out, "SUBSCRIBE\nid:"+subscriptionID+"\ndestination:/topic/change/"+d.org+
+		"\nack:auto\nreceipt:"+subscriptionID+"\n\n\x00")
+	nc.SetDeadline(time.Now().Add(d.timeout))
+	if _, err := nc.Write(out); err != nil {
+		nc.Close()
+		return fmt.Errorf("send CONNECT: %w", err)
+	}
+	c.onF = c.onFrame
+	if len(pending) > 0 {
+		if err := c.stream.Feed(pending, c.onF); err != nil {
+			nc.Close()
+			return err
+		}
+	}
+	buf := make([]byte, 512)
+	for !c.subscribed && c.failure == nil {
+		n, err := nc.Read(buf)
+		if n > 0 {
+			if ferr := c.stream.Feed(buf[:n], c.onF); ferr != nil && c.failure == nil {
+				c.failure = ferr
+			}
+		}
+		if err != nil && c.failure == nil {
+			c.failure = fmt.Errorf("waiting for RECEIPT: %w", err)
+		}
+	}
+	if c.failure != nil {
+		nc.Close()
+		return c.failure
+	}
+	nc.SetDeadline(time.Time{})
+	return nil
+}
+
+// onFrame handles one frame from the server.
+func (c *clientConn) onFrame(f *Frame) {
+	switch f.Command {
+	case CommandMessage:
+		if !f.Stamped {
+			c.foreign.Add(1)
+			return
+		}
+		now := time.Now().UnixNano()
+		switch {
+		case !f.HasID:
+		case f.MessageID == c.lastID:
+			c.duplicates.Add(1)
+		case f.MessageID < c.lastID:
+			c.outOfOrder.Add(1)
+		default:
+			c.lastID = f.MessageID
+		}
+		c.received.Add(1)
+		c.frameBytes.Add(int64(len(f.Raw)))
+		if f.Stamp >= c.run.measureStart.Load() {
+			c.hist.Record(now - f.Stamp)
+			c.measured.Add(1)
+			c.lastRecv.Store(now)
+		}
+	case CommandConnected:
+		c.connected = true
+	case CommandReceipt:
+		if string(f.Header("receipt-id")) == subscriptionID && c.connected {
+			c.subscribed = true
+		}
+	case CommandError:
+		if c.failure == nil {
+			c.failure = fmt.Errorf("server sent ERROR %q: %s", f.Header("message"), bytes.TrimSpace(f.Body()))
+		}
+	case CommandPing:
+		c.pong = append(c.pong, f.Raw...)
+		if len(c.pong) > 125 {
+			c.pong = c.pong[:125]
+		}
+	}
+}
+
+// readLoop reads until the connection fails or is closed; it returns nil
+// when the run closed it.
+func (c *clientConn) readLoop() error {
+	buf := make([]byte, readBufferSize)
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			if ferr := c.stream.Feed(buf[:n], c.onF); ferr != nil {
+				err = ferr
+			}
+			if c.failure != nil {
+				err = c.failure
+			}
+			if c.pong != nil && err == nil {
+				_, err = c.nc.Write(appendClientFrameOp(nil, ws.OpPong, c.pong))
+				c.pong = nil
+			}
+		}
+		if err != nil {
+			if c.closing.Load() {
+				return nil
+			}
+			var ce *CloseError
+			if errors.As(err, &ce) {
+				return err
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+	}
+}
+
+// close closes the connection without lingering (no TIME_WAIT for the
+// next run's source ports).
+func (c *clientConn) close() {
+	c.closing.Store(true)
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.nc.Close()
+}
+
+// appendClientFrame appends a masked, final text frame, as a client must send.
+func appendClientFrame(dst []byte, payload string) []byte {
+	return appendClientFrameOp(dst, ws.OpText, []byte(payload))
+}
+
+func appendClientFrameOp(dst []byte, op ws.OpCode, payload []byte) []byte {
+	dst = append(dst, 0x80|byte(op))
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, 0x80|byte(n))
+	case n <= 0xffff:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0x80|126), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint64(append(dst, 0x80|127), uint64(n))
+	}
+	var mask [4]byte
+	binary.LittleEndian.PutUint32(mask[:], rand.Uint32())
+	dst = append(dst, mask[:]...)
+	for i, b := range payload {
+		dst = append(dst, b^mask[i&3])
+	}
+	return dst
+}

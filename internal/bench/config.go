@@ -1,0 +1,200 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Hard bounds of a run, whatever the flags say.
+const (
+	maxConns     = 200_000
+	maxDuration  = time.Hour
+	maxWarmup    = 10 * time.Minute
+	maxEventsCap = 100_000_000
+	maxSize      = 60_000 // under herald's 64 KiB STOMP body limit
+	maxBatch     = 1000   // herald's limits.max_batch default
+	maxRate      = 10_000_000
+	maxWorkers   = 64
+)
+
+// Config is one bench run. Zero fields take the defaults noted, applied in
+// withDefaults.
+type Config struct {
+	URL        string  // WebSocket URL of the STOMP endpoint (required)
+	HTTP       string  // ingest base URL; default: URL's scheme made http(s), same host
+	Dialect    string  // "stomp" (default; the only one so far)
+	Key        string  // API key to subscribe with (and publish, unless PublishKey)
+	PublishKey string  // API key to publish with; default Key
+	Org        string  // org uuid; default: asked with POST /api/org/getOrgV2
+	Conns      int     // connections; default 1000
+	Rate       float64 // events per second; 0 = as fast as the server acknowledges
+	Batch      int     // events per ingest request; default: 1 up to 500/s, then rate/500, 100 for max
+	Publishers int     // concurrent ingest requests; default 4
+	Size       int     // MESSAGE frame bytes, roughly; default 200
+	// Duration is the measured publishing time (default 20s); Warmup is
+	// publishing before it (default 2s), delivered and checked but left out
+	// of the latency and rate figures.
+	Duration time.Duration
+	Warmup   time.Duration
+	// MaxEvents caps the events published, warm-up included (default 2,000,000).
+	MaxEvents int64
+	// ServerPID is the server's process id, for RSS and CPU from /proc;
+	// 0: not measured.
+	ServerPID       int
+	Settle          time.Duration // idle time before the after-connect RSS; default 1s
+	DialConcurrency int           // connections being set up at once; default 64
+	ConnectTimeout  time.Duration // per connection: dial, upgrade, RECEIPT; default 10s
+	// DrainTimeout ends the wait for deliveries after publishing when no
+	// delivery arrived for this long (default 10s).
+	DrainTimeout time.Duration
+	Label        string    // names the run in reports; default "herald"
+	Progress     io.Writer // a terminal for the progress line; nil for none
+}
+
+// withDefaults applies the defaults and checks the bounds.
+func (c Config) withDefaults() (Config, error) {
+	if c.URL == "" {
+		return c, errors.New("a WebSocket URL is required (--url)")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return c, fmt.Errorf("--url %q: want ws://host:port/path", c.URL)
+	}
+	if c.HTTP == "" {
+		scheme := "http"
+		if u.Scheme == "wss" {
+			scheme = "https"
+		}
+		c.HTTP = scheme + "://" + u.Host
+	}
+	if h, err := url.Parse(c.HTTP); err != nil || (h.Scheme != "http" && h.Scheme != "https") || h.Host == "" {
+		return c, fmt.Errorf("--http %q: want http://host:port", c.HTTP)
+	}
+	if c.Dialect == "" {
+		c.Dialect = "stomp"
+	}
+	if c.Dialect != "stomp" {
+		return c, fmt.Errorf("--dialect %q: only stomp is supported so far", c.Dialect)
+	}
+	if c.Key == "" {
+		return c, errors.New("an API key is required (--key)")
+	}
+	if c.PublishKey == "" {
+		c.PublishKey = c.Key
+	}
+	c.Conns = cmpOr(c.Conns, 1000)
+	c.Size = cmpOr(c.Size, 200)
+	c.Publishers = cmpOr(c.Publishers, 4)
+	c.Duration = cmpOr(c.Duration, 20*time.Second)
+	c.MaxEvents = cmpOr(c.MaxEvents, 2_000_000)
+	c.Settle = cmpOr(c.Settle, time.Second)
+	c.DialConcurrency = cmpOr(c.DialConcurrency, 64)
+	c.ConnectTimeout = cmpOr(c.ConnectTimeout, 10*time.Second)
+	c.DrainTimeout = cmpOr(c.DrainTimeout, 10*time.Second)
+	c.Label = cmpOr(c.Label, "herald")
+	if c.Batch == 0 {
+		switch {
+		case c.Rate == 0:
+			c.Batch = 100
+		default:
+			c.Batch = int(math.Max(1, math.Min(maxBatch, math.Ceil(c.Rate/500))))
+		}
+	}
+	switch {
+	case c.Conns < 1 || c.Conns > maxConns:
+		return c, fmt.Errorf("--conns %d: want 1 to %d", c.Conns, maxConns)
+	case c.Rate < 0 || c.Rate > maxRate || math.IsNaN(c.Rate):
+		return c, fmt.Errorf("--rate %v: want up to %d/s or max", c.Rate, maxRate)
+	case c.Batch < 1 || c.Batch > maxBatch:
+		return c, fmt.Errorf("--batch %d: want 1 to %d", c.Batch, maxBatch)
+	case c.Publishers < 1 || c.Publishers > maxWorkers:
+		return c, fmt.Errorf("--publishers %d: want 1 to %d", c.Publishers, maxWorkers)
+	case c.Size < 1 || c.Size > maxSize:
+		return c, fmt.Errorf("--size %d: want 1 to %d", c.Size, maxSize)
+	case c.Duration < 0 || c.Duration > maxDuration:
+		return c, fmt.Errorf("--duration %v: want at most %v", c.Duration, maxDuration)
+	case c.Warmup < 0 || c.Warmup > maxWarmup:
+		return c, fmt.Errorf("--warmup %v: want at most %v", c.Warmup, maxWarmup)
+	case c.MaxEvents < 1 || c.MaxEvents > maxEventsCap:
+		return c, fmt.Errorf("--max-events %d: want 1 to %d", c.MaxEvents, maxEventsCap)
+	case c.ServerPID < 0:
+		return c, fmt.Errorf("--server-pid %d: want a process id", c.ServerPID)
+	}
+	return c, nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// ParseRate reads a --rate value: "max", "200", "200/s", "10k/s", "1.5m/s".
+// It returns 0 for max.
+func ParseRate(s string) (float64, error) {
+	s = strings.TrimSpace(strings.ToLower(s))
+	if s == "max" {
+		return 0, nil
+	}
+	s = strings.TrimSuffix(s, "/s")
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1e3, s[:len(s)-1]
+	case strings.HasSuffix(s, "m"):
+		mult, s = 1e6, s[:len(s)-1]
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, fmt.Errorf("rate %q: want events per second such as 200/s, 10k/s, or max", s)
+	}
+	return v * mult, nil
+}
+
+// FormatRate is ParseRate's inverse for reports.
+func FormatRate(r float64) string {
+	if r == 0 {
+		return "max"
+	}
+	return strconv.FormatFloat(r, 'f', -1, 64) + "/s"
+}
+
+// sourceAddresses returns the local addresses to spread n connections
+// over, and how many go on each: none (the kernel chooses) up to
+// spreadAbove connections or when the target is not IPv4 loopback, else
+// 127.0.0.1, 127.0.0.2, … with perSourceIP each, since one source address
+// has only ~28k ephemeral ports towards one server port.
+func sourceAddresses(target string, n int) ([]net.IP, int, error) {
+	const spreadAbove, perSourceIP = 25_000, 20_000
+	if n <= spreadAbove {
+		return nil, 0, nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, 0, err
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+		return nil, 0, fmt.Errorf("--conns %d: more than %d connections need several source addresses, "+
+			"which the bench only spreads over 127.0.0.x towards an IPv4 loopback server (not %s)", n, spreadAbove, host)
+	}
+	count := (n + perSourceIP - 1) / perSourceIP
+	ips := make([]net.IP, count)
+	for i := range ips {
+		ips[i] = net.IPv4(127, 0, 0, byte(1+i))
+	}
+	return ips, perSourceIP, nil
+}

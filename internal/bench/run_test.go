@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-gw/herald/internal/server"
+)
+
+const (
+	testOrg = "5f0c6b2e-4d2a-4c1e-9b7a-2a9d8e4f1c30"
+	testKey = "bench-key-1"
+)
+
+// startBaseline serves a baseline on a random loopback port.
+func startBaseline(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBaseline(testOrg, testKey)
+	done := make(chan error, 1)
+	go func() { done <- b.Serve(ln) }()
+	t.Cleanup(func() {
+		b.Close()
+		if err := <-done; err != nil {
+			t.Errorf("baseline: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// startHerald runs a real herald server in-process with one org and key.
+func startHerald(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := server.Config{
+		Listen:  "127.0.0.1:0",
+		DataDir: t.TempDir(),
+		Orgs: []server.OrgConfig{{UUID: testOrg, Name: "acme",
+			APIKeys: []server.APIKeyConfig{{Key: testKey, Scopes: []string{"subscribe", "publish"}}}}},
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("HERALD_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, err := server.New(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatalf("server.New: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server.Run: %v", err)
+		}
+	})
+	return srv.Addr()
+}
+
+// smallRun is a short run of 50 connections; the org is learned with
+// getOrgV2 and the server's own process measured.
+func smallRun(addr, label string) Config {
+	return Config{
+		URL:       "ws://" + addr + "/websocket?x-auth-scheme=api-token",
+		Key:       testKey,
+		Conns:     50,
+		Rate:      500,
+		Batch:     5,
+		Size:      400,
+		Warmup:    200 * time.Millisecond,
+		Duration:  time.Second,
+		Settle:    10 * time.Millisecond,
+		Label:     label,
+		ServerPID: os.Getpid(),
+	}
+}
+
+func checkRun(t *testing.T, res *Result) {
+	t.Helper()
+	if testing.Verbose() {
+		var b strings.Builder
+		WriteTable(&b, res)
+		t.Log("\n" + b.String())
+	}
+	if !res.OK() || res.Received != res.Expected || res.Extra != 0 || res.PublishErrors != 0 {
+		var b strings.Builder
+		WriteTable(&b, res)
+		t.Fatalf("run not clean:\n%s", b.String())
+	}
+	if res.Org != testOrg {
+		t.Errorf("org = %q", res.Org)
+	}
+	// 500/s for 1.2s: about 600 events.
+	if res.Published < 300 || res.Published > 700 {
+		t.Errorf("published %d events, want about 600", res.Published)
+	}
+	if res.Deliveries == 0 || res.Deliveries > res.Received || res.DeliveriesPerSec <= 0 {
+		t.Errorf("deliveries %d of %d received, %.0f/s", res.Deliveries, res.Received, res.DeliveriesPerSec)
+	}
+	if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max {
+		t.Errorf("latency %+v", res.Latency)
+	}
+	if diff := res.FrameBytes - float64(res.FrameBytesTarget); diff < -8 || diff > 8 {
+		t.Errorf("frames of %.1f bytes, padded for %d", res.FrameBytes, res.FrameBytesTarget)
+	}
+	if res.Server == nil || res.Server.RSSAfterBytes <= 0 || res.Server.CPUSeconds < 0 {
+		t.Errorf("server stats %+v", res.Server)
+	}
+}
+
+func TestRunAgainstBaseline(t *testing.T) {
+	res, err := Run(context.Background(), smallRun(startBaseline(t), "baseline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRun(t, res)
+}
+
+func TestRunAgainstHerald(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a herald server")
+	}
+	res, err := Run(context.Background(), smallRun(startHerald(t), "herald"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRun(t, res)
+}
