@@ -1,0 +1,5 @@
+//go:build !race
+
+package herald
+
+const raceEnabled = false
