@@ -36,6 +36,16 @@ func (l Limits) withDefaults() Limits {
 // Field naming the offending event and field.
 func Parse(body []byte, org string, nowMs int64, limits Limits) ([]herald.Record, error) {
 	limits = limits.withDefaults()
+	if records, ok := fastParse(body, org, nowMs, limits); ok {
+		return records, nil
+	}
+	return parseStd(body, org, nowMs, limits)
+}
+
+// parseStd is Parse on encoding/json: the reference for what is accepted,
+// how it is normalized and how every error reads. fastParse handles the
+// common bodies faster and defers to it for everything else.
+func parseStd(body []byte, org string, nowMs int64, limits Limits) ([]herald.Record, error) {
 	raws, err := split(body, limits.MaxEvents)
 	if err != nil {
 		return nil, err
