@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,4 +97,115 @@ func dialRawSmallBuffer(t *testing.T, url, key string) *rawConn {
 	c.SetReadLimit(1 << 20)
 	t.Cleanup(func() { c.CloseNow() })
 	return &rawConn{t: t, c: c}
+}
+
+// TestSlowReaderIsNotCutOff: a client that keeps reading, only slowly, is
+// never disconnected, even when what it is behind takes many times the
+// write deadline to drain; it receives everything in order.
+func TestSlowReaderIsNotCutOff(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.WriteTimeout = 200 * time.Millisecond
+	ts := startServer(t, cfg)
+	slow := dialRawSmallBuffer(t, ts.wsURL(), keyA)
+	slow.connect()
+	slow.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\n\n\x00")
+	ts.waitSubscriptions(1)
+
+	// ~3 MB in two requests: the server queues far more than the client
+	// drains within one write deadline.
+	padding := strings.Repeat("x", 2000)
+	var ids []string
+	for b := range 2 {
+		batch := make([]map[string]any, 750)
+		for i := range batch {
+			e := alert(fmt.Sprintf("e-%d-%d", b, i), camA)
+			e["notes"] = padding
+			batch[i] = e
+		}
+		ids = append(ids, ts.publish(keyA, batch...)...)
+	}
+	// Read at about 1 MB/s: draining takes ~3 s, 15 write deadlines.
+	start := time.Now()
+	for i, want := range ids {
+		if i%10 == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		msg, err := slow.next(10 * time.Second)
+		if err != nil {
+			t.Fatalf("message %d of %d after %v: %v (the server cut off a reading client)", i, len(ids), time.Since(start), err)
+		}
+		if got := frameHeader(msg, "message-id"); got != want {
+			t.Fatalf("message %d: id %s, want %s", i, got, want)
+		}
+	}
+	if d := time.Since(start); d < 5*cfg.Limits.WriteTimeout {
+		t.Fatalf("drained in %v: too fast to show anything about a %v write deadline", d, cfg.Limits.WriteTimeout)
+	}
+	if n := ts.health()["connections"].(float64); n != 1 {
+		t.Fatalf("connections %v, want 1", n)
+	}
+}
+
+// TestStalledReaderIsCutOffAndResumes: a client that stops reading for
+// longer than the write deadline is disconnected; resuming from the last
+// message-id it received, it gets every later event exactly once.
+func TestStalledReaderIsCutOffAndResumes(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.WriteTimeout = 300 * time.Millisecond
+	ts := startServer(t, cfg)
+	stalled := dialRawSmallBuffer(t, ts.wsURL(), keyA)
+	stalled.connect()
+	stalled.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\n\n\x00")
+	ts.waitSubscriptions(1)
+
+	padding := strings.Repeat("x", 2000)
+	var ids []string
+	for b := range 4 {
+		batch := make([]map[string]any, 1000)
+		for i := range batch {
+			e := alert(fmt.Sprintf("e-%d-%d", b, i), camA)
+			e["notes"] = padding
+			batch[i] = e
+		}
+		ids = append(ids, ts.publish(keyA, batch...)...)
+	}
+	// The client reads nothing: the server gives up on it.
+	waitFor(t, 10*time.Second, "the stalled connection to be closed", func() bool {
+		return ts.health()["connections"].(float64) == 0
+	})
+	// What reached the client before the cut, then the end.
+	last := "0"
+	for i := 0; ; i++ {
+		msg, err := stalled.next(2 * time.Second)
+		if err != nil {
+			break
+		}
+		if !strings.HasPrefix(msg, "MESSAGE\n") {
+			t.Fatalf("got %q, want MESSAGE frames until the connection ends", msg)
+		}
+		if got := frameHeader(msg, "message-id"); got != ids[i] {
+			t.Fatalf("before the cut, message %d: id %s, want %s", i, got, ids[i])
+		}
+		last = ids[i]
+	}
+	if last == ids[len(ids)-1] {
+		t.Fatal("the stalled client received everything: the test did not stall it")
+	}
+
+	resumed := dialRaw(t, ts.wsURL(), keyA)
+	resumed.connect()
+	resumed.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\nx-herald-after:" + last + "\n\n\x00")
+	rest := ids[slices.Index(append([]string{"0"}, ids...), last):]
+	for i, want := range rest {
+		msg, err := resumed.next(10 * time.Second)
+		if err != nil {
+			t.Fatalf("resumed: message %d of %d: %v", i, len(rest), err)
+		}
+		if got := frameHeader(msg, "message-id"); got != want {
+			t.Fatalf("resumed: message %d: id %s, want %s", i, got, want)
+		}
+	}
+	if msg, err := resumed.next(300 * time.Millisecond); err == nil {
+		t.Fatalf("duplicate after resuming: %q", msg[:60])
+	}
 }

@@ -25,7 +25,7 @@ type Options struct {
 	MaxMessageBytes int           // largest inbound message; default 80 KiB
 	QueueMessages   int           // outbound queue bound in messages; default 4096
 	QueueBytes      int           // outbound queue bound in payload bytes; default 4 MiB
-	WriteTimeout    time.Duration // a flush that takes longer closes the connection; default 10s
+	WriteTimeout    time.Duration // a peer that accepts no byte for this long is disconnected; default 10s
 }
 
 func (o Options) withDefaults() Options {

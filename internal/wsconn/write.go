@@ -2,7 +2,9 @@ package wsconn
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -180,9 +182,8 @@ func (c *Conn) flush(st *writeState) error {
 		}
 	}
 	c.wrote.Store(true)
-	c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
 	st.bufs = parts
-	_, err := st.bufs.WriteTo(c.nc)
+	err := c.write(&st.bufs)
 	st.bufs = nil
 	clear(parts)
 	st.parts, st.scratch = parts[:0], scratch[:0]
@@ -190,6 +191,19 @@ func (c *Conn) flush(st *writeState) error {
 		c.Close()
 	}
 	return err
+}
+
+// write writes bufs, giving up only when the peer accepted nothing for a
+// whole WriteTimeout: a peer that reads, however slowly, is not cut off
+// for the size of what it is behind.
+func (c *Conn) write(bufs *net.Buffers) error {
+	for {
+		c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+		n, err := bufs.WriteTo(c.nc)
+		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+	}
 }
 
 // appendFrameHeader appends an unmasked, final WebSocket frame header.
