@@ -3,8 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/herald-gw/herald"
@@ -14,10 +18,6 @@ import (
 // enough to ride out a slow fn at 100k events/s, bounded so a stalled fn
 // costs a fixed amount of memory.
 const followBuffer = 2048
-
-// replayBuffer is the same for each Replay; many may run at once, for
-// every client catching up.
-const replayBuffer = 1000
 
 // consumerIdleLimit is how long the server keeps a reader's consumer
 // after its reader vanished without deleting it (a crashed node).
@@ -34,8 +34,8 @@ func (e *Engine) LastID(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-// Replay reads org's events with after < id <= until through an ordered
-// consumer filtered on the org's subjects.
+// Replay reads org's events with after < id <= until through a consumer
+// filtered on the org's subjects (see pullReader).
 func (e *Engine) Replay(ctx context.Context, org string, after, until uint64, fn func(*herald.Event) error) (uint64, error) {
 	if err := checkOrg(org); err != nil {
 		return after, err
@@ -69,49 +69,34 @@ func (e *Engine) scan(ctx context.Context, org string, after, until uint64, fn f
 		return after, err
 	}
 
-	consumer, err := e.js.OrderedConsumer(ctx, eventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{filter},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       after + 1,
-		InactiveThreshold: consumerIdleLimit,
-	})
+	r, err := e.startPull(ctx, filter, after+1)
 	if err != nil {
 		return after, engineError("replay", err)
 	}
-	iter, err := consumer.Messages(jetstream.PullMaxMessages(replayBuffer))
-	if err != nil {
-		return after, engineError("replay", err)
-	}
-	defer e.stopConsumer(ctx, consumer, iter)
+	defer r.stop(ctx)
 
 	last := after
-	if info := consumer.CachedInfo(); info != nil && info.NumPending == 0 {
+	if r.pendingAtStart == 0 {
 		if end, err = e.lastMatching(ctx, filter, until); err != nil {
 			return after, err
 		}
 	}
-	next := jetstream.NextContext(ctx)
 	for last < end {
-		msg, err := iter.Next(next)
+		seq, pending, data, err := r.next(ctx)
 		if err != nil {
 			return last, engineError("replay", err)
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return last, engineError("replay", err)
-		}
-		seq := meta.Sequence.Stream
 		if seq <= last {
 			continue
 		}
 		if seq > until {
 			break
 		}
-		if err := fn(seq, msg.Data()); err != nil {
+		if err := fn(seq, data); err != nil {
 			return seq, err
 		}
 		last = seq
-		if meta.NumPending == 0 && last < end {
+		if pending == 0 && last < end {
 			// Nothing more on the consumer's server, yet end is ahead:
 			// either retention removed it meanwhile, or the consumer runs
 			// on a replica that lags. Ask the stream leader again. (The
@@ -225,4 +210,211 @@ func (e *Engine) decode(seq uint64, data []byte) *herald.Event {
 		return nil
 	}
 	return event
+}
+
+// replayBatch is how many messages one pull request of a replay asks for;
+// a replay keeps two requests outstanding, so the server always has the
+// next batch under way while the reader works. Many replays may run at
+// once, one per client catching up: this bounds each one's buffer.
+const replayBatch = 2048
+
+// replayStall is how long a replay waits for its next message before it
+// assumes the pull requests were lost (a reconnect, a consumer that moved)
+// and starts a new consumer from where it is.
+const replayStall = 5 * time.Second
+
+// pullReader reads a filtered range of the log in order through an
+// ephemeral, unacknowledged pull consumer, with pull requests of its own
+// on a plain subscription. It is what jetstream's ordered consumer does,
+// minus its per-message costs: it reads the stream sequence, the consumer
+// sequence and the pending count from the reply subject by hand (where
+// Msg.Metadata splits it into strings, twice per message), and it keeps a
+// fixed number of messages in flight. Any gap in the consumer sequence, a
+// status message or a stall recreates the consumer after the last
+// sequence read, so it never skips or repeats an event.
+type pullReader struct {
+	e      *Engine
+	filter string
+
+	consumer       string // current consumer's name
+	sub            *nats.Subscription
+	subject        string // the consumer's pull request subject
+	request        []byte
+	outstanding    int    // messages requested and not received
+	delivered      uint64 // last consumer sequence received
+	last           uint64 // last stream sequence received
+	pendingAtStart uint64 // the first consumer's NumPending when created
+}
+
+// startPull starts a reader of the events matching filter from sequence start.
+func (e *Engine) startPull(ctx context.Context, filter string, start uint64) (*pullReader, error) {
+	r := &pullReader{e: e, filter: filter, last: start - 1,
+		request: fmt.Appendf(nil, `{"batch":%d}`, replayBatch)}
+	pending, err := r.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.pendingAtStart = pending
+	return r, nil
+}
+
+// open creates a consumer from r.last+1 and sends the first requests.
+func (r *pullReader) open(ctx context.Context) (uint64, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	consumer, err := r.e.js.CreateConsumer(ctx, eventsStream, jetstream.ConsumerConfig{
+		FilterSubject:     r.filter,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       r.last + 1,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: consumerIdleLimit,
+		Replicas:          1,
+		MemoryStorage:     true,
+	})
+	if err != nil {
+		return 0, err
+	}
+	info := consumer.CachedInfo()
+	// A new inbox per consumer: messages still in flight from a previous
+	// one can never be mistaken for this one's.
+	sub, err := r.e.conn.SubscribeSync(r.e.conn.NewInbox())
+	if err != nil {
+		r.deleteConsumer(ctx, info.Name)
+		return 0, err
+	}
+	r.consumer, r.sub, r.outstanding, r.delivered = info.Name, sub, 0, 0
+	r.subject = "$JS.API.CONSUMER.MSG.NEXT." + eventsStream + "." + info.Name
+	if err := r.pull(); err != nil {
+		return 0, err
+	}
+	return info.NumPending, nil
+}
+
+// pull tops the outstanding requests up to two batches.
+func (r *pullReader) pull() error {
+	for r.outstanding <= replayBatch {
+		if err := r.e.conn.PublishRequest(r.subject, r.sub.Subject, r.request); err != nil {
+			return err
+		}
+		r.outstanding += replayBatch
+	}
+	return nil
+}
+
+// next returns the next message's stream sequence, the number of matching
+// messages after it and its data.
+func (r *pullReader) next(ctx context.Context) (seq, pending uint64, data []byte, err error) {
+	waited := time.Duration(0)
+	for {
+		msg, err := r.sub.NextMsg(250 * time.Millisecond)
+		switch {
+		case errors.Is(err, nats.ErrTimeout):
+			if ctx.Err() != nil {
+				return 0, 0, nil, ctx.Err()
+			}
+			if waited += 250 * time.Millisecond; waited < replayStall {
+				continue
+			}
+			err = errors.New("no message for " + replayStall.String())
+		case err != nil:
+		case msg.Reply == "":
+			err = errors.New("status " + msg.Header.Get("Status") + " " + msg.Header.Get("Description"))
+		default:
+			var delivered uint64
+			var ok bool
+			seq, delivered, pending, ok = parseAckReply(msg.Reply)
+			switch {
+			case !ok:
+				return 0, 0, nil, fmt.Errorf("unexpected reply subject %q", msg.Reply)
+			case delivered != r.delivered+1:
+				err = fmt.Errorf("consumer sequence %d after %d", delivered, r.delivered)
+			default:
+				r.delivered, r.last = delivered, seq
+				if r.outstanding--; r.outstanding <= replayBatch {
+					if err := r.pull(); err != nil {
+						return 0, 0, nil, err
+					}
+				}
+				return seq, pending, msg.Data, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return 0, 0, nil, ctx.Err()
+		}
+		// Start over after the last message read.
+		r.e.log.Debug("replay consumer restarts", "consumer", r.consumer, "after", r.last, "reason", err)
+		r.close(ctx)
+		if _, err := r.open(ctx); err != nil {
+			return 0, 0, nil, err
+		}
+		waited = 0
+	}
+}
+
+// stop ends the reader and deletes its consumer at once: every Replay
+// creates one, and the server would otherwise keep each for
+// consumerIdleLimit.
+func (r *pullReader) stop(ctx context.Context) { r.close(ctx) }
+
+func (r *pullReader) close(ctx context.Context) {
+	if r.sub != nil {
+		r.sub.Unsubscribe()
+		r.sub = nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	r.deleteConsumer(ctx, r.consumer)
+}
+
+func (r *pullReader) deleteConsumer(ctx context.Context, name string) {
+	if err := r.e.js.DeleteConsumer(ctx, eventsStream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.e.log.Debug("leaving a consumer to expire", "consumer", name, "err", err)
+	}
+}
+
+// parseAckReply reads a JetStream message's reply subject, in either form
+// the server uses (nats-server jsAckPfx; nats.go jetstream parser):
+//
+//	$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>
+//	$JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>[.<token>…]
+//
+// and returns the stream sequence, the consumer sequence and the pending
+// count, without allocating.
+func parseAckReply(reply string) (stream, consumer, pending uint64, ok bool) {
+	const prefix = "$JS.ACK."
+	if !strings.HasPrefix(reply, prefix) {
+		return 0, 0, 0, false
+	}
+	var tokens [12]string
+	n := 0
+	rest := reply[len(prefix):]
+	for n < len(tokens) {
+		i := strings.IndexByte(rest, '.')
+		if i < 0 {
+			tokens[n] = rest
+			n++
+			break
+		}
+		tokens[n], rest = rest[:i], rest[i+1:]
+		n++
+	}
+	// Positions of sseq, dseq, pending after the prefix.
+	at := 3
+	switch {
+	case n == 7:
+	case n >= 9:
+		at = 5
+	default:
+		return 0, 0, 0, false
+	}
+	var ok1, ok2, ok3 bool
+	stream, ok1 = parseUint(tokens[at])
+	consumer, ok2 = parseUint(tokens[at+1])
+	pending, ok3 = parseUint(tokens[at+3])
+	return stream, consumer, pending, ok1 && ok2 && ok3
+}
+
+func parseUint(s string) (uint64, bool) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/engine"
 )
 
 func testAppend(t *testing.T, storage Storage) {
@@ -215,6 +216,39 @@ func testReplay(t *testing.T, storage Storage) {
 
 	_, err = e.Replay(ctx, "org.a", 0, 0, func(*herald.Event) error { return nil })
 	wantCode(t, err, herald.EINVALID)
+
+	testReplayLong(t, e)
+}
+
+// testReplayLong replays more events than a reader fetches at once, from
+// the start and from a cursor, with another org's events between them.
+func testReplayLong(t *testing.T, e *engine.Engine) {
+	var want []uint64
+	for b := range 12 {
+		for _, org := range []string{"org-a", "org-a2"} {
+			batch := make([]herald.Record, 0, 500)
+			for i := range cap(batch) {
+				batch = append(batch, simple(org, b*1000+i))
+			}
+			if ids := mustAppend(t, e, batch...); org == "org-a" {
+				want = append(want, ids...)
+			}
+		}
+	}
+	prefix := len(replay(t, e, "org-a", 0, 0)) - len(want) // events of org-a from before
+	for _, from := range []int{0, len(want) / 3} {
+		after := uint64(0)
+		if from > 0 {
+			after = want[from-1]
+		}
+		got := ids(replay(t, e, "org-a", after, 0))
+		if from == 0 {
+			got = got[prefix:]
+		}
+		if !equalIDs(got, want[from:]) {
+			t.Fatalf("long Replay(org-a, %d): %d events, want %d, ids in order without gaps", after, len(got), len(want[from:]))
+		}
+	}
 }
 
 func testFollow(t *testing.T, storage Storage) {
