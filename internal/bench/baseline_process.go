@@ -28,7 +28,7 @@ type BaselineProcess struct {
 // port and waits until it listens. The child exits when its stdin closes,
 // so it cannot outlive this process by more than a moment.
 func StartBaselineProcess(ctx context.Context, exe, org, key string) (*BaselineProcess, error) {
-	cmd := exec.Command(exe, "bench", "serve-baseline", "--listen", "127.0.0.1:0", "--org", org, "--key", key)
+	cmd := exec.Command(exe, "bench", "serve-baseline", "--listen", "127.0.0.1:0", "--org", org, "--key", key, "--exit-on-stdin-eof")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -48,6 +48,7 @@ type clientConn struct {
 	failure    error
 	lastID     uint64
 	pong       []byte
+	readAt     int64 // Unix ns when the bytes being decoded were read
 
 	received   atomic.Int64 // this run's MESSAGEs
 	measured   atomic.Int64 // of which published in the measured window
@@ -55,6 +56,7 @@ type clientConn struct {
 	outOfOrder atomic.Int64 // message-id below the previous one
 	foreign    atomic.Int64 // MESSAGEs without this run's marker
 	frameBytes atomic.Int64 // STOMP bytes of this run's MESSAGEs
+	bodyBytes  atomic.Int64 // of which bodies
 	lastRecv   atomic.Int64 // Unix ns of the latest measured receipt
 	closing    atomic.Bool
 }
@@ -115,6 +117,7 @@ func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 	for !c.subscribed && c.failure == nil {
 		n, err := nc.Read(buf)
 		if n > 0 {
+			c.readAt = time.Now().UnixNano()
 			if ferr := c.stream.Feed(buf[:n], c.onF); ferr != nil && c.failure == nil {
 				c.failure = ferr
 			}
@@ -139,7 +142,7 @@ func (c *clientConn) onFrame(f *Frame) {
 			c.foreign.Add(1)
 			return
 		}
-		now := time.Now().UnixNano()
+		now := c.readAt
 		switch {
 		case !f.HasID:
 		case f.MessageID == c.lastID:
@@ -151,6 +154,7 @@ func (c *clientConn) onFrame(f *Frame) {
 		}
 		c.received.Add(1)
 		c.frameBytes.Add(int64(len(f.Raw)))
+		c.bodyBytes.Add(int64(f.BodyLen))
 		if f.Stamp >= c.run.measureStart.Load() {
 			c.hist.Record(now - f.Stamp)
 			c.measured.Add(1)
@@ -181,6 +185,8 @@ func (c *clientConn) readLoop() error {
 	for {
 		n, err := c.nc.Read(buf)
 		if n > 0 {
+			// Every frame of one read arrived by the time it returned.
+			c.readAt = time.Now().UnixNano()
 			if ferr := c.stream.Feed(buf[:n], c.onF); ferr != nil {
 				err = ferr
 			}

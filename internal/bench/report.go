@@ -59,8 +59,8 @@ func WriteTable(w io.Writer, runs ...*Result) error {
 	first := runs[0]
 	fmt.Fprintf(w, "herald bench: %d connections, rate %s, batch %d, %d publishers, %gs measured after %gs warm-up\n",
 		first.Conns, first.Rate, first.Batch, first.Publishers, first.DurationSeconds, first.WarmupSeconds)
-	fmt.Fprintf(w, "MESSAGE frames padded to ~%d bytes (received: %s)\n\n", first.FrameBytesTarget, join(runs, func(r *Result) string {
-		return fmt.Sprintf("%s %.0f B", r.Label, r.FrameBytes)
+	fmt.Fprintf(w, "events padded to MESSAGE bodies of ~%d bytes (received body/frame: %s)\n\n", first.BodyBytesTarget, join(runs, func(r *Result) string {
+		return fmt.Sprintf("%s %.0f/%.0f B", r.Label, r.BodyBytes, r.FrameBytes)
 	}))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	var compare *Comparison

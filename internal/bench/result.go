@@ -11,13 +11,16 @@ type Result struct {
 	Rate       string `json:"rate"` // target: "200/s" or "max"
 	Batch      int    `json:"batch"`
 	Publishers int    `json:"publishers"`
-	// FrameBytesTarget is the MESSAGE frame size the events were padded
-	// for; FrameBytes is the average size of the frames received.
-	FrameBytesTarget int     `json:"frameBytesTarget"`
-	FrameBytes       float64 `json:"frameBytes"`
-	WarmupSeconds    float64 `json:"warmupSeconds"`
-	DurationSeconds  float64 `json:"durationSeconds"`
-	ConnectSeconds   float64 `json:"connectSeconds"` // to open and subscribe every connection
+	// BodyBytesTarget is the MESSAGE body size (the event as delivered)
+	// the events were padded for; BodyBytes and FrameBytes are the
+	// averages received (FrameBytes: the STOMP frame, headers and NUL
+	// included, without the 2–4 bytes of WebSocket header).
+	BodyBytesTarget int     `json:"bodyBytesTarget"`
+	BodyBytes       float64 `json:"bodyBytes"`
+	FrameBytes      float64 `json:"frameBytes"`
+	WarmupSeconds   float64 `json:"warmupSeconds"`
+	DurationSeconds float64 `json:"durationSeconds"`
+	ConnectSeconds  float64 `json:"connectSeconds"` // to open and subscribe every connection
 
 	Published       int64   `json:"published"`       // events acknowledged by the ingest, warm-up included
 	PublishRequests int64   `json:"publishRequests"` // ingest requests sent

@@ -55,7 +55,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	shape, target := newEventShape(r.id, cfg.Org, cfg.Size)
 	r.res = &Result{
 		Label: cfg.Label, URL: cfg.URL, Org: cfg.Org, Conns: cfg.Conns, Rate: FormatRate(cfg.Rate),
-		Batch: cfg.Batch, Publishers: cfg.Publishers, FrameBytesTarget: target,
+		Batch: cfg.Batch, Publishers: cfg.Publishers, BodyBytesTarget: target,
 		WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(),
 	}
 	if cfg.ServerPID > 0 {
@@ -275,7 +275,7 @@ func (r *runner) finish(pub *publisher) {
 	if err := pub.err(); err != nil {
 		res.PublishError = err.Error()
 	}
-	var frameBytes, lastRecv int64
+	var frameBytes, bodyBytes, lastRecv int64
 	var all Histogram
 	for i := range r.hists {
 		all.Merge(&r.hists[i])
@@ -288,6 +288,7 @@ func (r *runner) finish(pub *publisher) {
 		res.OutOfOrder += c.outOfOrder.Load()
 		res.Foreign += c.foreign.Load()
 		frameBytes += c.frameBytes.Load()
+		bodyBytes += c.bodyBytes.Load()
 		lastRecv = max(lastRecv, c.lastRecv.Load())
 		if got < expected {
 			res.Lost += expected - got
@@ -299,6 +300,7 @@ func (r *runner) finish(pub *publisher) {
 	res.Expected = expected * int64(len(r.conns))
 	if res.Received > 0 {
 		res.FrameBytes = float64(frameBytes) / float64(res.Received)
+		res.BodyBytes = float64(bodyBytes) / float64(res.Received)
 	}
 	if window := time.Duration(lastRecv - r.measureAt.UnixNano()); window > 0 {
 		res.DeliveriesPerSec = float64(res.Deliveries) / window.Seconds()

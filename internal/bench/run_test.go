@@ -110,8 +110,11 @@ func checkRun(t *testing.T, res *Result) {
 	if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max {
 		t.Errorf("latency %+v", res.Latency)
 	}
-	if diff := res.FrameBytes - float64(res.FrameBytesTarget); diff < -8 || diff > 8 {
-		t.Errorf("frames of %.1f bytes, padded for %d", res.FrameBytes, res.FrameBytesTarget)
+	if diff := res.BodyBytes - float64(res.BodyBytesTarget); diff < -8 || diff > 8 {
+		t.Errorf("bodies of %.1f bytes, padded for %d", res.BodyBytes, res.BodyBytesTarget)
+	}
+	if res.FrameBytes < res.BodyBytes+100 {
+		t.Errorf("frames of %.1f bytes for bodies of %.1f", res.FrameBytes, res.BodyBytes)
 	}
 	if res.Server == nil || res.Server.RSSAfterBytes <= 0 || res.Server.CPUSeconds < 0 {
 		t.Errorf("server stats %+v", res.Server)

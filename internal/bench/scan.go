@@ -26,6 +26,7 @@ type Frame struct {
 	HasID     bool
 	Stamp     int64 // publish time (Unix ns) from the run's marker in the body
 	Stamped   bool  // the body holds the run's marker: this run published it
+	BodyLen   int   // bytes between the blank line and the NUL
 	// Raw is the frame from its command to its NUL included. It aliases
 	// the reader's buffer: valid only until the callback returns.
 	Raw []byte
@@ -61,8 +62,10 @@ func (f *Frame) Header(name string) []byte {
 
 // Body returns the frame's body without its NUL (nil if there is none).
 func (f *Frame) Body() []byte {
-	_, body := splitHead(f.Raw)
-	return body
+	if f.BodyLen == 0 {
+		return nil
+	}
+	return f.Raw[len(f.Raw)-1-f.BodyLen : len(f.Raw)-1]
 }
 
 // ScanFrame reads one STOMP frame at the start of b, which must not begin
@@ -79,21 +82,13 @@ func ScanFrame(b []byte, marker []byte) (f Frame, n int, ok bool) {
 		return Frame{}, 0, false
 	}
 	f.Raw = b[:end+1]
-	head, body := splitHead(f.Raw)
-	cmd := head
-	if i := bytes.IndexByte(head, '\n'); i >= 0 {
-		cmd = head[:i]
-	}
-	cmd = bytes.TrimSuffix(cmd, []byte("\r"))
-	switch string(cmd) {
+	// One pass over the head's lines: the command, the message-id header,
+	// the blank line.
+	frame := b[:end]
+	line, rest, found := bytes.Cut(frame, []byte("\n"))
+	switch string(bytes.TrimSuffix(line, []byte("\r"))) {
 	case "MESSAGE":
 		f.Command = CommandMessage
-		if v, found := headerValue(head, "\nmessage-id:"); found {
-			f.MessageID, f.HasID = parseUint(v)
-		}
-		if len(marker) > 0 && body != nil {
-			f.Stamp, f.Stamped = scanStamp(body, marker)
-		}
 	case "CONNECTED":
 		f.Command = CommandConnected
 	case "RECEIPT":
@@ -101,41 +96,21 @@ func ScanFrame(b []byte, marker []byte) (f Frame, n int, ok bool) {
 	case "ERROR":
 		f.Command = CommandError
 	}
+	for found {
+		line, rest, found = bytes.Cut(rest, []byte("\n"))
+		if found && (len(line) == 0 || (len(line) == 1 && line[0] == '\r')) {
+			f.BodyLen = len(rest)
+			if f.Command == CommandMessage && len(marker) > 0 {
+				f.Stamp, f.Stamped = scanStamp(rest, marker)
+			}
+			break
+		}
+		if !f.HasID && f.Command == CommandMessage && len(line) > len("message-id:") && line[0] == 'm' &&
+			string(line[:len("message-id:")]) == "message-id:" {
+			f.MessageID, f.HasID = parseUint(bytes.TrimSuffix(line[len("message-id:"):], []byte("\r")))
+		}
+	}
 	return f, end + 1, true
-}
-
-// splitHead splits a frame (ending in NUL) at its first blank line
-// ("\n\n" or "\n\r\n"): head is the command and headers with their final
-// line feed, body is what follows the blank line without the NUL. A frame
-// without a blank line has no body.
-func splitHead(frame []byte) (head, body []byte) {
-	frame = frame[:max(len(frame)-1, 0)] // the NUL
-	i := bytes.Index(frame, []byte("\n\n"))
-	search := frame
-	if i >= 0 {
-		search = frame[:i]
-	}
-	if j := bytes.Index(search, []byte("\n\r\n")); j >= 0 {
-		return frame[:j+1], frame[j+3:]
-	}
-	if i < 0 {
-		return frame, nil
-	}
-	return frame[:i+1], frame[i+2:]
-}
-
-// headerValue finds "\n<name>:" (key includes both) in head and returns
-// the rest of that line without a trailing CR.
-func headerValue(head []byte, key string) ([]byte, bool) {
-	i := bytes.Index(head, []byte(key))
-	if i < 0 {
-		return nil, false
-	}
-	v := head[i+len(key):]
-	if j := bytes.IndexByte(v, '\n'); j >= 0 {
-		v = v[:j]
-	}
-	return bytes.TrimSuffix(v, []byte("\r")), true
 }
 
 // parseUint parses a decimal without allocating; at most 19 digits.
@@ -154,22 +129,32 @@ func parseUint(b []byte) (uint64, bool) {
 }
 
 // scanStamp finds the marker in body and parses the decimal after it,
-// which must end with a quote.
+// which must end with a quote. It searches for the marker without its
+// leading quote, whose first byte is much rarer in JSON, then checks the
+// quote.
 func scanStamp(body, marker []byte) (int64, bool) {
-	i := bytes.Index(body, marker)
-	if i < 0 {
-		return 0, false
+	from := 0
+	for {
+		i := bytes.Index(body[from:], marker[1:])
+		if i < 0 {
+			return 0, false
+		}
+		i += from
+		if i == 0 || body[i-1] != marker[0] {
+			from = i + 1
+			continue
+		}
+		rest := body[i+len(marker)-1:]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			return 0, false
+		}
+		n, ok := parseUint(rest[:j])
+		if !ok || n > 1<<63-1 {
+			return 0, false
+		}
+		return int64(n), true
 	}
-	rest := body[i+len(marker):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return 0, false
-	}
-	n, ok := parseUint(rest[:j])
-	if !ok || n > 1<<63-1 {
-		return 0, false
-	}
-	return int64(n), true
 }
 
 // skipEOL returns how many heart-beat bytes (LF, CR) start b.
