@@ -138,8 +138,13 @@ func WriteTable(w io.Writer, runs ...*Result) error {
 // problems lists what a reader must not miss.
 func problems(r *Result) []string {
 	var out []string
-	if r.Lost > 0 {
-		out = append(out, fmt.Sprintf("LOST %d deliveries on %d connections (drain waited %.1fs)", r.Lost, r.ConnsWithLoss, r.DrainSeconds))
+	switch {
+	case r.Lost > 0 && r.DrainEnd == "time limit":
+		out = append(out, fmt.Sprintf("MISSING %d deliveries on %d connections when the drain stopped after %.0fs "+
+			"with deliveries still arriving: the server was behind (late or lost)", r.Lost, r.ConnsWithLoss, r.DrainSeconds))
+	case r.Lost > 0:
+		out = append(out, fmt.Sprintf("LOST %d deliveries on %d connections (the drain ended after %.1fs: %s)",
+			r.Lost, r.ConnsWithLoss, r.DrainSeconds, r.DrainEnd))
 	}
 	if r.Duplicates > 0 || r.OutOfOrder > 0 {
 		out = append(out, fmt.Sprintf("ORDER: %d duplicate and %d out-of-order message-ids", r.Duplicates, r.OutOfOrder))

@@ -45,8 +45,13 @@ type Result struct {
 	OutOfOrder    int64   `json:"outOfOrder"`    // a message-id lower than the previous one
 	Foreign       int64   `json:"foreign"`       // MESSAGEs of other publishers, ignored
 	DrainSeconds  float64 `json:"drainSeconds"`  // waiting for deliveries after publishing
-	BrokenConns   int64   `json:"brokenConns"`   // connections that failed during the run
-	ConnError     string  `json:"connError,omitempty"`
+	// DrainEnd says why the wait ended: "complete" (everything arrived),
+	// "idle" (nothing arrived for --drain-timeout), "time limit" (2 minutes,
+	// deliveries still arriving: the server was behind, and what is counted
+	// lost may only be late), "no connection left".
+	DrainEnd    string `json:"drainEnd"`
+	BrokenConns int64  `json:"brokenConns"` // connections that failed during the run
+	ConnError   string `json:"connError,omitempty"`
 
 	Server                     *ServerStats `json:"server,omitempty"` // with a server pid
 	ClientCPUSeconds           float64      `json:"clientCpuSeconds"` // this process, over the measured window and drain

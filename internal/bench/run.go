@@ -252,8 +252,17 @@ func (r *runner) drain(ctx context.Context, expected int64) {
 		if total != lastTotal {
 			lastTotal, lastChange = total, now
 		}
-		if complete || now.Sub(lastChange) >= r.cfg.DrainTimeout || now.Sub(began) >= maxDrain ||
-			r.broken.Load() == int64(len(r.conns)) {
+		switch {
+		case complete:
+			r.res.DrainEnd = "complete"
+		case now.Sub(lastChange) >= r.cfg.DrainTimeout:
+			r.res.DrainEnd = "idle"
+		case now.Sub(began) >= maxDrain:
+			r.res.DrainEnd = "time limit"
+		case r.broken.Load() == int64(len(r.conns)):
+			r.res.DrainEnd = "no connection left"
+		}
+		if r.res.DrainEnd != "" {
 			break
 		}
 		if now.Sub(r.lastProgress) >= progressEvery {
