@@ -29,13 +29,30 @@ const (
 	errCodeBatchDuplicate = 10201 // JSAtomicPublishContainsDuplicateMessageErr
 )
 
-// Append stores records, all of one org, with one publish or one atomic
-// JetStream batch, and returns their ids once JetStream has acknowledged
-// them (see the package documentation for what that guarantees). In
-// embedded mode a batch costs a few milliseconds whatever its size (the
-// server stages it in a store of its own on disk), a single record tens
-// of microseconds: callers should not wrap single events in batches.
+// Append stores records, all of one org, in order, and returns their ids
+// once JetStream has acknowledged every one of them (see the package
+// documentation for what that guarantees).
+//
+// A single record is one publish. Several records are, by default,
+// publishes pipelined on the engine's connection: each is acknowledged
+// on its own, so if Append fails some of them may be stored; a retry
+// with the same Keys stores none twice and returns the original ids.
+// In embedded mode with Sync "always", and for AppendAtomic, they are one
+// JetStream atomic batch instead: stored whole or not at all, and fsynced
+// once for the batch rather than once per record.
 func (e *Engine) Append(ctx context.Context, records []herald.Record) ([]uint64, error) {
+	return e.append(ctx, records, e.server != nil && e.cfg.Sync == SyncAlways)
+}
+
+// AppendAtomic is Append that stores records whole or not at all, as one
+// JetStream atomic batch. In embedded mode an atomic batch costs a few
+// milliseconds of fixed work (the server stages it in a store of its own
+// on disk), and batches commit one at a time.
+func (e *Engine) AppendAtomic(ctx context.Context, records []herald.Record) ([]uint64, error) {
+	return e.append(ctx, records, true)
+}
+
+func (e *Engine) append(ctx context.Context, records []herald.Record, atomic bool) ([]uint64, error) {
 	if len(records) == 0 {
 		return nil, nil
 	}
@@ -49,48 +66,17 @@ func (e *Engine) Append(ctx context.Context, records []herald.Record) ([]uint64,
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 
-	// A key repeated within the batch is stored once: the server would
-	// reject the whole batch for it, and the producer means one event.
-	msgs := make([]*nats.Msg, 0, len(records))
-	slot := make([]int, len(records)) // records[i] is stored as msgs[slot[i]]
-	var firstByKey map[string]int
-	for i := range records {
-		r := &records[i]
-		if r.Org != org {
-			err := herald.Errorf(herald.EINVALID, "engine: one append holds events of two orgs")
-			err.Index = i
-			return nil, err
-		}
-		if r.Key != "" {
-			if strings.ContainsAny(r.Key, "\r\n") {
-				err := herald.Errorf(herald.EINVALID, "engine: key holds a line break")
-				err.Index, err.Field = i, "key"
-				return nil, err
-			}
-			if j, seen := firstByKey[r.Key]; seen {
-				slot[i] = slot[j]
-				continue
-			}
-			if firstByKey == nil {
-				firstByKey = make(map[string]int)
-			}
-			firstByKey[r.Key] = i
-		}
-		m := &nats.Msg{Subject: eventSubject(r), Data: r.Data, Header: make(nats.Header, 4)}
-		if r.Key != "" {
-			m.Header.Set(headerMsgID, org+":"+r.Key)
-		}
-		slot[i] = len(msgs)
-		msgs = append(msgs, m)
+	msgs, slot, err := e.messages(records)
+	if err != nil {
+		return nil, err
 	}
-
 	var stored []uint64
-	var err error
-	if len(msgs) == 1 {
+	switch {
+	case len(msgs) == 1:
 		var id uint64
 		id, err = e.publishOne(ctx, msgs[0])
 		stored = []uint64{id}
-	} else {
+	case atomic:
 		stored, err = e.publishBatch(ctx, msgs)
 		var api *jetstream.APIError
 		if errors.As(err, &api) && api.ErrorCode == errCodeBatchDuplicate {
@@ -103,6 +89,8 @@ func (e *Engine) Append(ctx context.Context, records []herald.Record) ([]uint64,
 			// nothing new either way.
 			stored, err = e.publishEach(ctx, msgs)
 		}
+	default:
+		stored, err = e.publishPipelined(ctx, msgs)
 	}
 	if err != nil {
 		return nil, engineError("append", err)
@@ -112,6 +100,55 @@ func (e *Engine) Append(ctx context.Context, records []herald.Record) ([]uint64,
 		ids[i] = stored[slot[i]]
 	}
 	return ids, nil
+}
+
+// messages builds the message of each record: records[i] is published as
+// msgs[slot[i]]. A key repeated within records is published once: the
+// server would reject an atomic batch for it, and the producer means one
+// event. Every message is checked against the payload limit here, so that
+// no path fails on size after publishing part of the records.
+func (e *Engine) messages(records []herald.Record) (msgs []*nats.Msg, slot []int, err error) {
+	org := records[0].Org
+	maxPayload := e.conn.MaxPayload()
+	msgs = make([]*nats.Msg, 0, len(records))
+	slot = make([]int, len(records))
+	var firstByKey map[string]int
+	for i := range records {
+		r := &records[i]
+		if r.Org != org {
+			err := herald.Errorf(herald.EINVALID, "engine: one append holds events of two orgs")
+			err.Index = i
+			return nil, nil, err
+		}
+		m := &nats.Msg{Subject: eventSubject(r), Data: r.Data}
+		size := int64(len(r.Data))
+		if r.Key != "" {
+			if strings.ContainsAny(r.Key, "\r\n") {
+				err := herald.Errorf(herald.EINVALID, "engine: key holds a line break")
+				err.Index, err.Field = i, "key"
+				return nil, nil, err
+			}
+			if j, seen := firstByKey[r.Key]; seen {
+				slot[i] = slot[j]
+				continue
+			}
+			if firstByKey == nil {
+				firstByKey = make(map[string]int)
+			}
+			firstByKey[r.Key] = i
+			m.Header = nats.Header{headerMsgID: []string{org + ":" + r.Key}}
+			size += int64(len(headerMsgID) + len(org) + len(r.Key) + 4)
+		}
+		// Room for the headers an atomic batch adds, and the framing.
+		if size+256 > maxPayload {
+			err := herald.Errorf(herald.ETOOLARGE, "engine: append: event of %d bytes, the limit is about %d", len(r.Data), maxPayload-256)
+			err.Index = i
+			return nil, nil, err
+		}
+		slot[i] = len(msgs)
+		msgs = append(msgs, m)
+	}
+	return msgs, slot, nil
 }
 
 // publishOne publishes m and returns its sequence; for a repeated
@@ -168,6 +205,9 @@ func (e *Engine) publishBatch(ctx context.Context, msgs []*nats.Msg) ([]uint64, 
 	id := nuid.Next()
 	last := len(msgs) - 1
 	for i, m := range msgs {
+		if m.Header == nil {
+			m.Header = make(nats.Header, 3)
+		}
 		m.Header.Set(headerBatchID, id)
 		m.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
 		if i < last {

@@ -22,10 +22,14 @@
 //
 // # What an acknowledgement means
 //
-// Append returns only after JetStream acknowledged every record (a PubAck,
-// or for a batch the commit's ack), and the engine keeps nothing of its
-// own in memory. What the acknowledgement guarantees was read in
-// nats-server v2.15.2:
+// Append returns only after JetStream acknowledged every record (a PubAck
+// per record, or for an atomic batch the commit's ack), and the engine
+// keeps nothing of its own in memory. Several records are pipelined
+// publishes by default (append.go, pipeline.go), each acknowledged once
+// stored, so a failed Append may have stored some of them; AppendAtomic,
+// and Append in embedded mode with Sync "always", publish one atomic batch
+// instead. What an acknowledgement guarantees was read in nats-server
+// v2.15.2:
 //
 // Sync "interval" (default), one server or Replicas 1: the data has been
 // handed to the operating system with a write syscall before the ack is
@@ -46,7 +50,9 @@
 // Sync "always": the same path, and flushPendingMsgsLocked also calls
 // fsync (mb.mfd.Sync) before returning, so the ack follows the fsync. For
 // an atomic batch, processJetStreamAtomicBatchMsg defers the fsync to one
-// FlushAllPending after the whole batch and acks after it.
+// FlushAllPending after the whole batch and acks after it; that is why
+// Append uses atomic batches under Sync "always" (pipelined publishes
+// would fsync once per record).
 //
 // Replicas > 1 (external cluster): the stream's own file store writes
 // asynchronously (AsyncFlush), but the ack is sent only after a quorum of

@@ -159,6 +159,7 @@ type Engine struct {
 	orgs, keys, users, devices, settings jetstream.KeyValue
 
 	batchSlots chan struct{}
+	pipe       *pipeline // publishes Appends; see append.go
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -298,6 +299,9 @@ func (e *Engine) useConnection(conn *nats.Conn) error {
 		return herald.Errorf(herald.EINTERNAL, "engine: jetstream: %v", err)
 	}
 	e.js = js
+	if e.pipe, err = newPipeline(conn); err != nil {
+		return herald.Errorf(herald.EINTERNAL, "engine: subscribe to acknowledgements: %v", err)
+	}
 	return nil
 }
 

@@ -29,6 +29,7 @@ func Run(t *testing.T, storage Storage) {
 	}{
 		{"Append", testAppend},
 		{"AppendAtomic", testAppendAtomic},
+		{"AppendRetry", testAppendRetry},
 		{"Dedupe", testDedupe},
 		{"Replay", testReplay},
 		{"Follow", testFollow},

@@ -3,6 +3,7 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -58,6 +59,9 @@ func testAppend(t *testing.T, storage Storage) {
 	}
 }
 
+// testAppendAtomic checks what is whole-or-nothing: AppendAtomic always,
+// and Append for everything it rejects before publishing (too many
+// records, a record too large, two orgs).
 func testAppendAtomic(t *testing.T, storage Storage) {
 	cfg := storage(t)
 	cfg.MaxBatch = 4
@@ -65,21 +69,26 @@ func testAppendAtomic(t *testing.T, storage Storage) {
 	ctx := testContext(t)
 	mustAppend(t, e, simple("org-a", 0))
 
-	tooMany := []herald.Record{simple("org-a", 1), simple("org-a", 2), simple("org-a", 3), simple("org-a", 4), simple("org-a", 5)}
-	_, err := e.Append(ctx, tooMany)
-	wantCode(t, err, herald.ETOOLARGE)
-
-	// The second record is over NATS's 1 MB payload limit: the first one
-	// is already staged on the server when the batch fails.
+	// The second record is over NATS's 1 MB payload limit.
 	huge := simple("org-a", 7)
 	huge.Data = []byte(`{"org":"org-a","padding":"` + strings.Repeat("x", 2<<20) + `"}`)
-	_, err = e.Append(ctx, []herald.Record{simple("org-a", 6), huge, simple("org-a", 8)})
-	wantCode(t, err, herald.ETOOLARGE)
-
-	if id := lastID(t, e); id != 1 {
-		t.Fatalf("failed batches stored something: LastID %d", id)
+	tooMany := []herald.Record{simple("org-a", 1), simple("org-a", 2), simple("org-a", 3), simple("org-a", 4), simple("org-a", 5)}
+	for name, appendFn := range map[string]func(context.Context, []herald.Record) ([]uint64, error){
+		"Append": e.Append, "AppendAtomic": e.AppendAtomic,
+	} {
+		_, err := appendFn(ctx, tooMany)
+		wantCode(t, err, herald.ETOOLARGE)
+		_, err = appendFn(ctx, []herald.Record{simple("org-a", 6), huge, simple("org-a", 8)})
+		wantCode(t, err, herald.ETOOLARGE)
+		if id := lastID(t, e); id != 1 {
+			t.Fatalf("%s: failed batches stored something: LastID %d", name, id)
+		}
 	}
-	next := mustAppend(t, e, simple("org-a", 9), simple("org-a", 10))
+
+	next, err := e.AppendAtomic(ctx, []herald.Record{simple("org-a", 9), simple("org-a", 10)})
+	if err != nil {
+		t.Fatalf("AppendAtomic: %v", err)
+	}
 	if !dense(next, 2) {
 		t.Fatalf("ids after failed batches %v, want 2..3", next)
 	}
@@ -89,6 +98,51 @@ func testAppendAtomic(t *testing.T, storage Storage) {
 	}
 	if len(tags) != 3 || tags[0] != 0 || tags[1] != 9 || tags[2] != 10 {
 		t.Fatalf("stored events %v, want [0 9 10]", tags)
+	}
+}
+
+// testAppendRetry checks the promise Append makes when it fails midway:
+// a producer that retries the whole request with keys gets every event
+// stored once, with the ids of those already stored, in request order.
+func testAppendRetry(t *testing.T, storage Storage) {
+	e := open(t, storage(t))
+	ctx := testContext(t)
+	for name, appendFn := range map[string]func(context.Context, []herald.Record) ([]uint64, error){
+		"Append": e.Append, "AppendAtomic": e.AppendAtomic,
+	} {
+		request := make([]herald.Record, 5)
+		for i := range request {
+			request[i] = record(fields{org: "org-a", device: "device-1", key: fmt.Sprint(name, "-", i), n: i + 1})
+		}
+		// A failed request stored its first and third events only.
+		partial := mustAppend(t, e, request[0], request[2])
+		retried, err := appendFn(ctx, request)
+		if err != nil {
+			t.Fatalf("%s: retry: %v", name, err)
+		}
+		if retried[0] != partial[0] || retried[2] != partial[1] {
+			t.Fatalf("%s: retry got ids %v, the stored events have %v", name, retried, partial)
+		}
+		if retried[1] <= partial[1] || retried[3] <= retried[1] || retried[4] <= retried[3] {
+			t.Fatalf("%s: new events of the retry got ids %v, not after %d in request order", name, retried, partial[1])
+		}
+		again, err := appendFn(ctx, request)
+		if err != nil || !equalIDs(again, retried) {
+			t.Fatalf("%s: second retry got %v, %v; want %v", name, again, err, retried)
+		}
+	}
+	var tags []int
+	for _, event := range replay(t, e, "org-a", 0, 0) {
+		tags = append(tags, numberOf(t, event))
+	}
+	want := []int{1, 3, 2, 4, 5, 1, 3, 2, 4, 5}
+	if len(tags) != len(want) {
+		t.Fatalf("stored %v, want %v", tags, want)
+	}
+	for i := range want {
+		if tags[i] != want[i] {
+			t.Fatalf("stored %v, want %v", tags, want)
+		}
 	}
 }
 
@@ -221,12 +275,15 @@ func testReplay(t *testing.T, storage Storage) {
 }
 
 // testReplayLong replays more events than a reader fetches at once, from
-// the start and from a cursor, with another org's events between them.
+// the start and from a cursor, with another org's events between them:
+// 12k events of the org in 13.2k, so that the replay from the start reads
+// the whole log and skips the other org's events itself (see
+// engine.readAllShare), and the one from the cursor has the server filter.
 func testReplayLong(t *testing.T, e *engine.Engine) {
 	var want []uint64
 	for b := range 12 {
-		for _, org := range []string{"org-a", "org-a2"} {
-			batch := make([]herald.Record, 0, 500)
+		for org, n := range map[string]int{"org-a": 1000, "org-a2": 100} {
+			batch := make([]herald.Record, 0, n)
 			for i := range cap(batch) {
 				batch = append(batch, simple(org, b*1000+i))
 			}
