@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/herald-gw/herald"
@@ -56,13 +57,40 @@ func (a *API) APIKeyPrincipal(ctx context.Context, r *http.Request, scope string
 	return p, nil
 }
 
+// AtomicAppender is an event log that can also store a batch whole or
+// not at all (the engine's JetStream atomic batches).
+type AtomicAppender interface {
+	// AppendAtomic is Append, except that when it fails none of the
+	// records is stored.
+	AppendAtomic(ctx context.Context, records []herald.Record) ([]uint64, error)
+}
+
 // publish is POST /api/events: one event, an array, or NDJSON. It answers
-// only once the events are durable.
+// only once the events are durable. With ?atomic=true the events are
+// stored whole or not at all even when the engine fails midway; without
+// it a failed request may have stored some of them (events with a key are
+// never stored twice when the producer retries).
 func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 	p, err := a.APIKeyPrincipal(r.Context(), r, herald.ScopePublish)
 	if err != nil {
 		WriteError(w, a.Logger, err)
 		return
+	}
+	appendFn := a.Log.Append
+	if v := r.URL.Query().Get("atomic"); v != "" {
+		atomic, err := strconv.ParseBool(v)
+		if err != nil {
+			WriteError(w, a.Logger, herald.Errorf(herald.EINVALID, "atomic must be true or false, not %q", v))
+			return
+		}
+		if atomic {
+			atomicLog, ok := a.Log.(AtomicAppender)
+			if !ok {
+				WriteError(w, a.Logger, herald.Errorf(herald.EINVALID, "this engine cannot store a batch atomically"))
+				return
+			}
+			appendFn = atomicLog.AppendAtomic
+		}
 	}
 	limit := a.MaxBodyBytes
 	if limit <= 0 {
@@ -84,7 +112,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, a.Logger, err)
 		return
 	}
-	ids, err := a.Log.Append(r.Context(), records)
+	ids, err := appendFn(r.Context(), records)
 	if err != nil {
 		WriteError(w, a.Logger, err)
 		return
