@@ -69,7 +69,7 @@ func (e *Engine) scan(ctx context.Context, org string, after, until uint64, fn f
 		return after, err
 	}
 
-	r, err := e.startPull(ctx, filter, after+1)
+	r, err := e.startPull(ctx, filter, after+1, info.LastSeq-after)
 	if err != nil {
 		return after, engineError("replay", err)
 	}
@@ -82,20 +82,19 @@ func (e *Engine) scan(ctx context.Context, org string, after, until uint64, fn f
 		}
 	}
 	for last < end {
-		seq, pending, data, err := r.next(ctx)
+		seq, pending, data, match, err := r.next(ctx)
 		if err != nil {
 			return last, engineError("replay", err)
-		}
-		if seq <= last {
-			continue
 		}
 		if seq > until {
 			break
 		}
-		if err := fn(seq, data); err != nil {
-			return seq, err
+		if match && seq > last {
+			if err := fn(seq, data); err != nil {
+				return seq, err
+			}
+			last = seq
 		}
-		last = seq
 		if pending == 0 && last < end {
 			// Nothing more on the consumer's server, yet end is ahead:
 			// either retention removed it meanwhile, or the consumer runs
@@ -236,6 +235,8 @@ type pullReader struct {
 	e      *Engine
 	filter string
 
+	all            bool   // the consumer reads every event; next filters
+	prefix         string // subject prefix of filter's events, for all
 	consumer       string // current consumer's name
 	sub            *nats.Subscription
 	subject        string // the consumer's pull request subject
@@ -246,24 +247,53 @@ type pullReader struct {
 	pendingAtStart uint64 // the first consumer's NumPending when created
 }
 
-// startPull starts a reader of the events matching filter from sequence start.
-func (e *Engine) startPull(ctx context.Context, filter string, start uint64) (*pullReader, error) {
-	r := &pullReader{e: e, filter: filter, last: start - 1,
+// A replay reads every event and skips other orgs' itself, instead of
+// having the server filter, when its org holds at least 3/4 of the events
+// to read and they are at least readAllMin: the server's subject matching
+// costs more per event than reading an event and skipping it (see
+// docs/benchmarks.md), and choosing costs a second consumer, which only a
+// long replay wins back.
+const (
+	readAllShare = 0.75
+	readAllMin   = 10_000
+)
+
+// startPull starts a reader of the events matching filter (an org's
+// ev.<org>.>) from sequence start; total is how many events the log
+// holds from start on.
+func (e *Engine) startPull(ctx context.Context, filter string, start, total uint64) (*pullReader, error) {
+	r := &pullReader{e: e, filter: filter, prefix: strings.TrimSuffix(filter, ">"), last: start - 1,
 		request: fmt.Appendf(nil, `{"batch":%d}`, replayBatch)}
 	pending, err := r.open(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r.pendingAtStart = pending
+	if total >= readAllMin && float64(pending) >= readAllShare*float64(total) {
+		r.close(ctx)
+		r.all = true
+		if _, err := r.open(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.pull(); err != nil {
+		r.close(ctx)
+		return nil, err
+	}
 	return r, nil
 }
 
-// open creates a consumer from r.last+1 and sends the first requests.
+// open creates a consumer from r.last+1 and returns its pending count;
+// pull starts it.
 func (r *pullReader) open(ctx context.Context) (uint64, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
+	filter := r.filter
+	if r.all {
+		filter = ""
+	}
 	consumer, err := r.e.js.CreateConsumer(ctx, eventsStream, jetstream.ConsumerConfig{
-		FilterSubject:     r.filter,
+		FilterSubject:     filter,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       r.last + 1,
 		AckPolicy:         jetstream.AckNonePolicy,
@@ -284,9 +314,6 @@ func (r *pullReader) open(ctx context.Context) (uint64, error) {
 	}
 	r.consumer, r.sub, r.outstanding, r.delivered = info.Name, sub, 0, 0
 	r.subject = "$JS.API.CONSUMER.MSG.NEXT." + eventsStream + "." + info.Name
-	if err := r.pull(); err != nil {
-		return 0, err
-	}
 	return info.NumPending, nil
 }
 
@@ -301,16 +328,18 @@ func (r *pullReader) pull() error {
 	return nil
 }
 
-// next returns the next message's stream sequence, the number of matching
-// messages after it and its data.
-func (r *pullReader) next(ctx context.Context) (seq, pending uint64, data []byte, err error) {
+// next returns the next message's stream sequence, the number of messages
+// after it, its data, and whether it matches the filter (when the
+// consumer reads everything, other orgs' events come with match false and
+// no data).
+func (r *pullReader) next(ctx context.Context) (seq, pending uint64, data []byte, match bool, err error) {
 	waited := time.Duration(0)
 	for {
 		msg, err := r.sub.NextMsg(250 * time.Millisecond)
 		switch {
 		case errors.Is(err, nats.ErrTimeout):
 			if ctx.Err() != nil {
-				return 0, 0, nil, ctx.Err()
+				return 0, 0, nil, false, ctx.Err()
 			}
 			if waited += 250 * time.Millisecond; waited < replayStall {
 				continue
@@ -325,27 +354,33 @@ func (r *pullReader) next(ctx context.Context) (seq, pending uint64, data []byte
 			seq, delivered, pending, ok = parseAckReply(msg.Reply)
 			switch {
 			case !ok:
-				return 0, 0, nil, fmt.Errorf("unexpected reply subject %q", msg.Reply)
+				return 0, 0, nil, false, fmt.Errorf("unexpected reply subject %q", msg.Reply)
 			case delivered != r.delivered+1:
 				err = fmt.Errorf("consumer sequence %d after %d", delivered, r.delivered)
 			default:
 				r.delivered, r.last = delivered, seq
 				if r.outstanding--; r.outstanding <= replayBatch {
 					if err := r.pull(); err != nil {
-						return 0, 0, nil, err
+						return 0, 0, nil, false, err
 					}
 				}
-				return seq, pending, msg.Data, nil
+				if r.all && !strings.HasPrefix(msg.Subject, r.prefix) {
+					return seq, pending, nil, false, nil
+				}
+				return seq, pending, msg.Data, true, nil
 			}
 		}
 		if ctx.Err() != nil {
-			return 0, 0, nil, ctx.Err()
+			return 0, 0, nil, false, ctx.Err()
 		}
 		// Start over after the last message read.
 		r.e.log.Debug("replay consumer restarts", "consumer", r.consumer, "after", r.last, "reason", err)
 		r.close(ctx)
 		if _, err := r.open(ctx); err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, false, err
+		}
+		if err := r.pull(); err != nil {
+			return 0, 0, nil, false, err
 		}
 		waited = 0
 	}

@@ -31,17 +31,25 @@ func TestParseAckReply(t *testing.T) {
 
 // TestReplayRestartsLostConsumer: a replay whose consumer disappears
 // under it (deleted, as after a server restart or an idle timeout)
-// carries on from the last event it passed, without a gap or a repeat.
+// carries on from the last event it passed, without a gap or a repeat,
+// whether the server filters (other is as large as the org) or the
+// reader does (other is small; see readAllShare).
 func TestReplayRestartsLostConsumer(t *testing.T) {
+	for _, other := range []int{1000, 100} {
+		t.Run(fmt.Sprint("other=", other), func(t *testing.T) { testReplayRestarts(t, other) })
+	}
+}
+
+func testReplayRestarts(t *testing.T, other int) {
 	e, err := Open(t.Context(), Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
 	var want []uint64
-	for b := range 6 {
-		for _, org := range []string{"org-a", "org-b"} {
-			batch := make([]herald.Record, 1000)
+	for b := range 12 {
+		for org, n := range map[string]int{"org-a": 1000, "org-b": other} {
+			batch := make([]herald.Record, n)
 			for i := range batch {
 				batch[i] = herald.Record{Org: org, Data: fmt.Appendf(nil, `{"org":%q,"n":%d}`, org, b*1000+i)}
 			}
@@ -57,6 +65,9 @@ func TestReplayRestartsLostConsumer(t *testing.T) {
 	var got []uint64
 	_, err = e.Replay(t.Context(), "org-a", 0, 0, func(event *herald.Event) error {
 		got = append(got, event.ID)
+		if event.Org != "org-a" {
+			t.Fatalf("event %d of %s", event.ID, event.Org)
+		}
 		if len(got) == 100 {
 			for name := range e.events.ListConsumers(t.Context()).Info() {
 				if err := e.js.DeleteConsumer(t.Context(), eventsStream, name.Name); err != nil {
