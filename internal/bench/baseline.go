@@ -23,9 +23,10 @@ import (
 const (
 	baselineMaxConns     = 200_000
 	baselineMaxBody      = 4 << 20
-	baselineQueue        = 1024 // pre-framed batches waiting per shard
+	baselineQueue        = 64 // pre-framed batches waiting per shard; then ingest waits
 	baselineWriteTimeout = 10 * time.Second
-	baselineCoalesce     = 256 // batches written in one writev at most
+	baselineCoalesce     = 256     // batches written in one writev at most
+	baselineCoalesceMax  = 1 << 20 // and at most this many bytes
 )
 
 // Baseline is the bench's reference server: just enough of herald's STOMP
@@ -287,11 +288,13 @@ func (s *baselineShard) writeLoop(done <-chan struct{}) {
 		case <-done:
 			return
 		}
+		size := len(s.pending[0])
 	more:
-		for len(s.pending) < baselineCoalesce {
+		for len(s.pending) < baselineCoalesce && size < baselineCoalesceMax {
 			select {
 			case p := <-s.queue:
 				s.pending = append(s.pending, p)
+				size += len(p)
 			default:
 				break more
 			}
@@ -299,12 +302,13 @@ func (s *baselineShard) writeLoop(done <-chan struct{}) {
 		s.mu.Lock()
 		s.snapshot = append(s.snapshot[:0], s.conns...)
 		s.mu.Unlock()
-		deadline := time.Now().Add(baselineWriteTimeout)
 		for _, c := range s.snapshot {
 			if c.dead {
 				continue
 			}
-			c.nc.SetWriteDeadline(deadline)
+			// The deadline bounds this write, not the whole pass: a pass
+			// over thousands of connections may take longer.
+			c.nc.SetWriteDeadline(time.Now().Add(baselineWriteTimeout))
 			s.parts = append(s.parts[:0], s.pending...)
 			s.bufs = s.parts
 			if _, err := s.bufs.WriteTo(c.nc); err != nil {
