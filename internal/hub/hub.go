@@ -1,20 +1,28 @@
 // Package hub fans events out to the sessions of one node. One goroutine
-// (the node's log follower) calls Dispatch for every event in log order;
-// sessions register per org and receive a pointer to the shared event.
+// dispatches the node's log in order, in batches: events that arrive while
+// one batch is being fanned out form the next, so a busy node hands each
+// connection several events at once (written with one writev) and an idle
+// one hands over each event as it comes. Sessions register per org and
+// receive pointers to the shared events.
 package hub
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
 	"github.com/herald-gw/herald"
 )
 
+// MaxBatch bounds the events dispatched in one pass.
+const MaxBatch = 256
+
 // Subscriber receives the events of one org. Deliver is called from the
-// dispatch goroutine, in log order, and must not block: a subscriber that
+// dispatch goroutine with consecutive events of the subscriber's org, in
+// log order, and must not block or keep the slice: a subscriber that
 // cannot keep up queues what it can and catches up from the log.
 type Subscriber interface {
-	Deliver(e *herald.Event)
+	Deliver(events []*herald.Event)
 }
 
 // Hub indexes subscribers by org.
@@ -29,12 +37,17 @@ type Hub struct {
 	// head is the id of the last dispatched event. Dispatch stores it while
 	// holding mu for reading, so writers of mu always see a settled value.
 	head atomic.Uint64
+
+	// The dispatch goroutine's working memory.
+	batch  []*herald.Event
+	byOrg  map[string][]*herald.Event
+	single [1]*herald.Event
 }
 
 // New returns an empty hub whose head is the given log position: events
 // up to it are considered already dispatched.
 func New(head uint64) *Hub {
-	h := &Hub{orgs: make(map[string][]Subscriber)}
+	h := &Hub{orgs: make(map[string][]Subscriber), byOrg: make(map[string][]*herald.Event)}
 	h.head.Store(head)
 	return h
 }
@@ -82,15 +95,85 @@ func (h *Hub) WithHead(fn func(head uint64)) {
 	fn(h.head.Load())
 }
 
+// Run dispatches the events received from in, in batches, until in is
+// closed or ctx is done. It is the hub's dispatch goroutine: nothing else
+// may call Dispatch meanwhile.
+func (h *Hub) Run(ctx context.Context, in <-chan *herald.Event) {
+	for {
+		var e *herald.Event
+		var ok bool
+		select {
+		case e, ok = <-in:
+		case <-ctx.Done():
+			return
+		}
+		if !ok {
+			return
+		}
+		batch := append(h.batch[:0], e)
+	drain:
+		for len(batch) < MaxBatch {
+			select {
+			case e, ok = <-in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
+		h.DispatchBatch(batch)
+		clear(batch)
+		h.batch = batch[:0]
+	}
+}
+
 // Dispatch hands e to every subscriber of its org. Events must come in
 // log order from one goroutine.
 func (h *Hub) Dispatch(e *herald.Event) {
-	h.mu.RLock()
-	for _, s := range h.orgs[e.Org] {
-		s.Deliver(e)
+	h.single[0] = e
+	h.DispatchBatch(h.single[:])
+	h.single[0] = nil
+}
+
+// DispatchBatch hands events, in log order, to the subscribers of their
+// orgs: each subscriber gets its org's events of the batch in one call.
+func (h *Hub) DispatchBatch(events []*herald.Event) {
+	if len(events) == 0 {
+		return
 	}
-	h.head.Store(e.ID)
+	h.mu.RLock()
+	if org := events[0].Org; sameOrg(events, org) {
+		for _, s := range h.orgs[org] {
+			s.Deliver(events)
+		}
+	} else {
+		for _, e := range events {
+			h.byOrg[e.Org] = append(h.byOrg[e.Org], e)
+		}
+		for org, evs := range h.byOrg {
+			for _, s := range h.orgs[org] {
+				s.Deliver(evs)
+			}
+			clear(evs)
+			h.byOrg[org] = evs[:0]
+		}
+		if len(h.byOrg) > 64 {
+			clear(h.byOrg) // do not keep a slice for every org ever seen
+		}
+	}
+	h.head.Store(events[len(events)-1].ID)
 	h.mu.RUnlock()
+}
+
+func sameOrg(events []*herald.Event, org string) bool {
+	for _, e := range events[1:] {
+		if e.Org != org {
+			return false
+		}
+	}
+	return true
 }
 
 // Subscribers returns how many subscribers are registered, for metrics.

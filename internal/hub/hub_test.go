@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -12,9 +14,11 @@ type recorder struct {
 	ids []uint64
 }
 
-func (r *recorder) Deliver(e *herald.Event) {
+func (r *recorder) Deliver(events []*herald.Event) {
 	r.mu.Lock()
-	r.ids = append(r.ids, e.ID)
+	for _, e := range events {
+		r.ids = append(r.ids, e.ID)
+	}
 	r.mu.Unlock()
 }
 
@@ -68,5 +72,39 @@ func TestRegisterHeadIsExact(t *testing.T) {
 		if want != n+1 {
 			t.Fatalf("subscriber %d ended at %d", i, want-1)
 		}
+	}
+}
+
+// TestRunBatchesInOrder: events fed to Run reach every subscriber of their
+// org in log order, whatever batches they were grouped in, and mixed-org
+// batches are split per org.
+func TestRunBatchesInOrder(t *testing.T) {
+	h := New(0)
+	a, b := &recorder{}, &recorder{}
+	h.Register("A", a, func(uint64) {})
+	h.Register("B", b, func(uint64) {})
+	in := make(chan *herald.Event, 1000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.Run(context.Background(), in)
+	}()
+	var wantA, wantB []uint64
+	for i := uint64(1); i <= 5000; i++ {
+		org := "A"
+		if i%7 == 0 || i%11 == 0 {
+			org = "B"
+		}
+		if org == "A" {
+			wantA = append(wantA, i)
+		} else {
+			wantB = append(wantB, i)
+		}
+		in <- &herald.Event{ID: i, Org: org}
+	}
+	close(in)
+	<-done
+	if !slices.Equal(a.ids, wantA) || !slices.Equal(b.ids, wantB) || h.Head() != 5000 {
+		t.Fatalf("A got %d events, want %d; B got %d, want %d; head %d", len(a.ids), len(wantA), len(b.ids), len(wantB), h.Head())
 	}
 }

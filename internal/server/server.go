@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/api"
 	"github.com/herald-gw/herald/internal/auth"
 	"github.com/herald-gw/herald/internal/dialect/stomp"
@@ -114,10 +115,25 @@ func (s *Server) Bootstrap() Bootstrap { return s.bootstrap }
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The follower hands events to the hub's dispatch goroutine through a
+	// buffer: events that arrive while the hub fans a batch out form its
+	// next batch.
+	events := make(chan *herald.Event, 4*hub.MaxBatch)
 	followErr := make(chan error, 1)
 	go func() {
-		followErr <- s.engine.Follow(ctx, s.hub.Head(), s.hub.Dispatch)
+		followErr <- s.engine.Follow(ctx, s.hub.Head(), func(e *herald.Event) {
+			select {
+			case events <- e:
+			case <-ctx.Done():
+			}
+		})
 	}()
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		s.hub.Run(ctx, events)
+	}()
+	defer func() { <-dispatched }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.listener) }()
 

@@ -53,7 +53,7 @@ type Config struct {
 //
 // It is live (the hub's deliveries are queued directly) or catching up (a
 // goroutine replays the log from pos and rejoins the live path once it has
-// reached the hub's head). Lock order: hub before session: hub.Dispatch
+// reached the hub's head). Lock order: hub before session: the hub
 // calls Deliver with the hub lock held, so the session never calls into
 // the hub with mu held.
 type Session struct {
@@ -160,23 +160,41 @@ func (s *Session) Close() {
 	s.wg.Wait()
 }
 
-// Deliver implements hub.Subscriber.
-func (s *Session) Deliver(e *herald.Event) {
-	var buf [4]wsconn.Message
+// msgBufs are Deliver's scratch lists of messages to queue.
+var msgBufs = sync.Pool{New: func() any { b := make([]wsconn.Message, 0, 64); return &b }}
+
+// Deliver implements hub.Subscriber: it queues the messages events make
+// for this session's subscriptions, all at once (the writer sends them
+// with one writev), or, if the client has no room for them all, leaves
+// the live stream and catches up from the log.
+func (s *Session) Deliver(events []*herald.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.live || e.ID <= s.pos {
+	if !s.live {
 		return
 	}
-	msgs := s.matchLocked(e, buf[:0])
-	if len(msgs) > 0 && !s.cfg.Conn.EnqueueAll(msgs) {
+	buf := msgBufs.Get().(*[]wsconn.Message)
+	msgs, last := (*buf)[:0], s.pos
+	for _, e := range events {
+		if e.ID > s.pos {
+			msgs = s.matchLocked(e, msgs)
+			last = e.ID
+		}
+	}
+	switch {
+	case len(msgs) == 0 || s.cfg.Conn.EnqueueAll(msgs):
+		s.pos = last
+	case s.cfg.Conn.Closing():
+		// The connection is ending; its reader closes the session.
+	default:
 		// The client is slower than the live stream: leave it and catch up
-		// from the log from here, at the client's pace.
+		// from the log from pos, at the client's pace.
 		s.cfg.Gauges.CatchUps.Add(1)
 		s.startCatchUpLocked()
-		return
 	}
-	s.pos = e.ID
+	clear(msgs)
+	*buf = msgs[:0]
+	msgBufs.Put(buf)
 }
 
 // matchLocked appends a message for every subscription e is for.

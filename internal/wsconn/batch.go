@@ -16,3 +16,11 @@ func (c *Conn) EnqueueAll(ms []Message) bool {
 	c.mu.Unlock()
 	return ok
 }
+
+// Closing reports whether the connection is closed or closing: nothing
+// more can be queued.
+func (c *Conn) Closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing || c.closed
+}
