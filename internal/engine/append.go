@@ -33,10 +33,10 @@ const (
 // once JetStream has acknowledged every one of them (see the package
 // documentation for what that guarantees).
 //
-// A single record is one publish. Several records are, by default,
-// publishes pipelined on the engine's connection: each is acknowledged
-// on its own, so if Append fails some of them may be stored; a retry
-// with the same Keys stores none twice and returns the original ids.
+// Records are, by default, publishes pipelined on the engine's
+// connection (pipeline.go): each is acknowledged on its own, so if Append
+// fails some of several records may be stored; a retry with the same
+// Keys stores none twice and returns the original ids.
 // In embedded mode with Sync "always", and for AppendAtomic, they are one
 // JetStream atomic batch instead: stored whole or not at all, and fsynced
 // once for the batch rather than once per record.
@@ -71,12 +71,7 @@ func (e *Engine) append(ctx context.Context, records []herald.Record, atomic boo
 		return nil, err
 	}
 	var stored []uint64
-	switch {
-	case len(msgs) == 1:
-		var id uint64
-		id, err = e.publishOne(ctx, msgs[0])
-		stored = []uint64{id}
-	case atomic:
+	if atomic && len(msgs) > 1 {
 		stored, err = e.publishBatch(ctx, msgs)
 		var api *jetstream.APIError
 		if errors.As(err, &api) && api.ErrorCode == errCodeBatchDuplicate {
@@ -87,9 +82,16 @@ func (e *Engine) append(ctx context.Context, records []herald.Record, atomic boo
 			// Atomicity is given up only here, for a batch that repeats
 			// already-stored keys; a retry of a fully stored batch stores
 			// nothing new either way.
-			stored, err = e.publishEach(ctx, msgs)
+			for _, m := range msgs {
+				m.Header.Del(headerBatchID)
+				m.Header.Del(headerBatchSeq)
+				m.Header.Del(headerBatchCommit)
+				m.Reply = ""
+			}
+			stored, err = e.publishPipelined(ctx, msgs)
 		}
-	default:
+	} else {
+		// A single publish is atomic anyway.
 		stored, err = e.publishPipelined(ctx, msgs)
 	}
 	if err != nil {
@@ -151,31 +153,6 @@ func (e *Engine) messages(records []herald.Record) (msgs []*nats.Msg, slot []int
 	return msgs, slot, nil
 }
 
-// publishOne publishes m and returns its sequence; for a repeated
-// Nats-Msg-Id, the sequence of the original.
-func (e *Engine) publishOne(ctx context.Context, m *nats.Msg) (uint64, error) {
-	ack, err := e.js.PublishMsg(ctx, m)
-	if err != nil {
-		return 0, err
-	}
-	return ack.Sequence, nil
-}
-
-func (e *Engine) publishEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
-	ids := make([]uint64, len(msgs))
-	for i, m := range msgs {
-		m.Header.Del(headerBatchID)
-		m.Header.Del(headerBatchSeq)
-		m.Header.Del(headerBatchCommit)
-		id, err := e.publishOne(ctx, m)
-		if err != nil {
-			return nil, err
-		}
-		ids[i] = id
-	}
-	return ids, nil
-}
-
 // batchAck is the server's answer to the commit of an atomic batch: the
 // sequence of its last message and how many it stored.
 type batchAck struct {
@@ -210,16 +187,34 @@ func (e *Engine) publishBatch(ctx context.Context, msgs []*nats.Msg) ([]uint64, 
 		}
 		m.Header.Set(headerBatchID, id)
 		m.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
-		if i < last {
-			if err := e.conn.PublishMsg(m); err != nil {
-				return nil, err
-			}
-		}
 	}
 	msgs[last].Header.Set(headerBatchCommit, "1")
-	resp, err := e.conn.RequestMsgWithContext(ctx, msgs[last])
+	// Publish under the pipeline's lock, like pipelined calls, so that
+	// no batch commits between two messages of a pipelined call; wait
+	// for the commit's ack outside it.
+	inbox := e.conn.NewInbox()
+	sub, err := e.conn.SubscribeSync(inbox)
 	if err != nil {
 		return nil, err
+	}
+	defer sub.Unsubscribe()
+	msgs[last].Reply = inbox
+	e.pipe.publishing.Lock()
+	for _, m := range msgs {
+		if err = e.conn.PublishMsg(m); err != nil {
+			break
+		}
+	}
+	e.pipe.publishing.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := sub.NextMsgWithContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Data) == 0 && resp.Header.Get("Status") == "503" {
+		return nil, nats.ErrNoResponders
 	}
 	var ack batchAck
 	if err := json.Unmarshal(resp.Data, &ack); err != nil {
