@@ -161,11 +161,14 @@ func (e *Engine) Follow(ctx context.Context, after uint64, fn func(*herald.Event
 		if err != nil {
 			return followError(ctx, err)
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return followError(ctx, err)
+		seq, _, _, ok := parseAckReply(msg.Reply())
+		if !ok {
+			meta, err := msg.Metadata()
+			if err != nil {
+				return followError(ctx, err)
+			}
+			seq = meta.Sequence.Stream
 		}
-		seq := meta.Sequence.Stream
 		if seq <= last {
 			continue
 		}
