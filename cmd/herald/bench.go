@@ -31,6 +31,8 @@ type benchCommand struct {
 	stderr   *os.File
 	urlSet   bool
 	profile  string
+	slow     string
+	slowRate string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -77,6 +79,8 @@ writes it to every connection with one writev: the machine's practical limit. Wi
 	f.IntVar(&c.cfg.DialConcurrency, "dial-concurrency", 64, "connections being set up at once")
 	f.DurationVar(&c.cfg.DrainTimeout, "drain-timeout", 10*time.Second, "after publishing, stop waiting once nothing arrived for this long")
 	f.BoolVar(&c.json, "json", false, "print one JSON object on stdout instead of the table")
+	f.StringVar(&c.slow, "slow", "", "connections that read slowly: a count or a share of --conns (1%)")
+	f.StringVar(&c.slowRate, "slow-rate", "10KB", "bytes per second each --slow connection reads (10KB, 1MB)")
 	f.BoolVar(&c.baseline, "baseline", false, "run against the built-in baseline server (after herald's run if --url is given)")
 	f.StringVar(&c.profile, "cpuprofile", "", "write the bench process's own CPU profile to this file")
 	f.MarkHidden("cpuprofile")
@@ -93,6 +97,12 @@ func (c *benchCommand) Run(ctx context.Context, _ []string) error {
 		return err
 	}
 	c.cfg.Rate = rate
+	if c.cfg.SlowConns, err = bench.ParseShare(c.slow, c.cfg.Conns); err != nil {
+		return fmt.Errorf("--slow: %w", err)
+	}
+	if c.cfg.SlowRate, err = bench.ParseBytes(c.slowRate); err != nil {
+		return fmt.Errorf("--slow-rate: %w", err)
+	}
 	if c.profile != "" {
 		out, err := os.Create(c.profile)
 		if err != nil {

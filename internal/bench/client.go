@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -33,6 +34,10 @@ type dialer struct {
 	perIP    int      // connections per source address
 }
 
+// slowReceiveBuffer is a slow connection's socket receive buffer: small,
+// so that what it does not read backs up into the server at once.
+const slowReceiveBuffer = 8 << 10
+
 // clientConn is one subscribed STOMP connection. Only its reader goroutine
 // touches the unexported plain fields; the atomics are read by the run.
 type clientConn struct {
@@ -41,6 +46,7 @@ type clientConn struct {
 	hist   *Histogram // shared by a few connections (sharded to limit contention)
 	run    *runClock
 	onF    func(*Frame)
+	slow   int // bytes per second this connection reads at most; 0: as fast as it can
 
 	// Reader-only state.
 	connected  bool
@@ -70,6 +76,15 @@ type runClock struct {
 // returns once the RECEIPT arrived: the subscription is then active.
 func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 	nd := &net.Dialer{Timeout: d.timeout}
+	if c.slow > 0 {
+		nd.Control = func(_, _ string, rc syscall.RawConn) error {
+			var err error
+			rc.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, slowReceiveBuffer)
+			})
+			return err
+		}
+	}
 	if len(d.localIPs) > 0 {
 		nd.LocalAddr = &net.TCPAddr{IP: d.localIPs[min(i/d.perIP, len(d.localIPs)-1)]}
 	}
@@ -182,8 +197,22 @@ func (c *clientConn) onFrame(f *Frame) {
 // when the run closed it.
 func (c *clientConn) readLoop() error {
 	buf := make([]byte, readBufferSize)
+	var began time.Time
+	var total int64
+	if c.slow > 0 {
+		buf = buf[:min(len(buf), max(c.slow/10, 64))] // about ten reads a second
+		began = time.Now()
+	}
 	for {
+		if c.slow > 0 {
+			// Read no faster than c.slow bytes per second since the start.
+			due := began.Add(time.Duration(float64(total) / float64(c.slow) * float64(time.Second)))
+			if wait := time.Until(due); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
 		n, err := c.nc.Read(buf)
+		total += int64(n)
 		if n > 0 {
 			// Every frame of one read arrived by the time it returned.
 			c.readAt = time.Now().UnixNano()

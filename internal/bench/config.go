@@ -54,8 +54,14 @@ type Config struct {
 	// DrainTimeout ends the wait for deliveries after publishing when no
 	// delivery arrived for this long (default 10s).
 	DrainTimeout time.Duration
-	Label        string    // names the run in reports; default "herald"
-	Progress     io.Writer // a terminal for the progress line; nil for none
+	// SlowConns of the connections read at most SlowRate bytes per second
+	// each, with a small socket receive buffer, to show that slow clients
+	// do not hold the others back. Their latency and counts are reported
+	// apart (Result.Slow); the drain does not wait for them.
+	SlowConns int
+	SlowRate  int       // bytes per second per slow connection; default 10 KB/s
+	Label     string    // names the run in reports; default "herald"
+	Progress  io.Writer // a terminal for the progress line; nil for none
 }
 
 // withDefaults applies the defaults and checks the bounds.
@@ -99,6 +105,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.ConnectTimeout = cmpOr(c.ConnectTimeout, 10*time.Second)
 	c.DrainTimeout = cmpOr(c.DrainTimeout, 10*time.Second)
 	c.Label = cmpOr(c.Label, "herald")
+	c.SlowRate = cmpOr(c.SlowRate, 10_000)
 	if c.Batch == 0 {
 		switch {
 		case c.Rate == 0:
@@ -124,6 +131,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("--warmup %v: want at most %v", c.Warmup, maxWarmup)
 	case c.MaxEvents < 1 || c.MaxEvents > maxEventsCap:
 		return c, fmt.Errorf("--max-events %d: want 1 to %d", c.MaxEvents, maxEventsCap)
+	case c.SlowConns < 0 || c.SlowConns >= c.Conns:
+		return c, fmt.Errorf("--slow %d: want fewer than --conns (%d)", c.SlowConns, c.Conns)
+	case c.SlowRate < 100:
+		return c, fmt.Errorf("--slow-rate %d: want at least 100 bytes/s", c.SlowRate)
 	case c.ServerPID < 0:
 		return c, fmt.Errorf("--server-pid %d: want a process id", c.ServerPID)
 	}
@@ -158,6 +169,49 @@ func ParseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("rate %q: want events per second such as 200/s, 10k/s, or max", s)
 	}
 	return v * mult, nil
+}
+
+// ParseShare reads a --slow value: a count ("100") or a share of n
+// ("1%", at least one connection when the share is not zero). Empty is 0.
+func ParseShare(s string, n int) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	if pct, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(pct, 64)
+		if err != nil || v < 0 || v > 100 {
+			return 0, fmt.Errorf("%q: want a count or a percentage such as 1%%", s)
+		}
+		k := int(math.Round(v / 100 * float64(n)))
+		if k == 0 && v > 0 {
+			k = 1
+		}
+		return k, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q: want a count or a percentage such as 1%%", s)
+	}
+	return v, nil
+}
+
+// ParseBytes reads a byte count: "10000", "10KB", "1.5MB" (decimal: KB =
+// 1000 bytes, like the 10 KB/s), with an optional "/s".
+func ParseBytes(s string) (int, error) {
+	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "/S")
+	mult := 1.0
+	for suffix, m := range map[string]float64{"KB": 1e3, "MB": 1e6, "K": 1e3, "M": 1e6, "B": 1} {
+		if rest, ok := strings.CutSuffix(t, suffix); ok && len(rest) > 0 && (rest[len(rest)-1] >= '0' && rest[len(rest)-1] <= '9' || rest[len(rest)-1] == '.') {
+			mult, t = m, rest
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 || v*mult > math.MaxInt32 || math.IsNaN(v) {
+		return 0, fmt.Errorf("%q: want bytes such as 10KB or 1MB", s)
+	}
+	return int(v * mult), nil
 }
 
 // FormatRate is ParseRate's inverse for reports.

@@ -123,6 +123,27 @@ func WriteTable(w io.Writer, runs ...*Result) error {
 	row("server CPU s/1M deliveries", server(func(s *ServerStats) string {
 		return fmt.Sprintf("%.3f", s.CPUSecondsPerMillion)
 	}), frac.CPUPerMillion)
+	if slowRuns(runs) {
+		row("slow conns (each B/s)", func(r *Result) string {
+			if r.Slow == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%d (%s)", r.Slow.Conns, human(float64(r.Slow.RateBytes)))
+		}, 0)
+		row("slow: received, behind", func(r *Result) string {
+			if r.Slow == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%s, %s", human(float64(r.Slow.Received)), human(float64(r.Slow.Behind)))
+		}, 0)
+		row("slow: latency p50/p99 ms", func(r *Result) string {
+			if r.Slow == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f/%.0f", r.Slow.Latency.P50, r.Slow.Latency.P99)
+		}, 0)
+		row("server RSS at publish end", server(func(s *ServerStats) string { return bytesHuman(float64(s.RSSEndBytes)) }), 0)
+	}
 	row("client CPU s/1M deliveries", func(r *Result) string { return fmt.Sprintf("%.3f", r.ClientCPUSecondsPerMillion) }, 0)
 	if err := tw.Flush(); err != nil {
 		return err
@@ -193,4 +214,13 @@ func bytesHuman(v float64) string {
 		return fmt.Sprintf("%.1f KiB", v/(1<<10))
 	}
 	return fmt.Sprintf("%.0f B", v)
+}
+
+func slowRuns(runs []*Result) bool {
+	for _, r := range runs {
+		if r.Slow != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -53,6 +53,7 @@ type Result struct {
 	BrokenConns int64  `json:"brokenConns"` // connections that failed during the run
 	ConnError   string `json:"connError,omitempty"`
 
+	Slow                       *SlowStats   `json:"slow,omitempty"`   // with --slow
 	Server                     *ServerStats `json:"server,omitempty"` // with a server pid
 	ClientCPUSeconds           float64      `json:"clientCpuSeconds"` // this process, over the measured window and drain
 	ClientCPUSecondsPerMillion float64      `json:"clientCpuSecondsPerMillion"`
@@ -71,12 +72,26 @@ type LatencyStats struct {
 	Mean float64 `json:"mean"`
 }
 
+// SlowStats are the throttled connections' figures. Everything above
+// (deliveries, latency, loss) is about the other connections; duplicates
+// and disorder count everyone.
+type SlowStats struct {
+	Conns        int          `json:"conns"`
+	RateBytes    int          `json:"rateBytesPerSec"` // each
+	Received     int64        `json:"received"`        // MESSAGEs of this run
+	Behind       int64        `json:"behind"`          // still to come when the run ended: the server holds them in its log
+	Latency      LatencyStats `json:"latencyMs"`
+	BrokenConns  int64        `json:"brokenConns"`
+	ReceivedRate float64      `json:"receivedPerSec"` // per slow connection
+}
+
 // ServerStats are the server's figures from /proc.
 type ServerStats struct {
 	PID             int     `json:"pid"`
 	RSSBeforeBytes  int64   `json:"rssBeforeBytes"`  // VmRSS before the first dial
 	RSSAfterBytes   int64   `json:"rssAfterBytes"`   // VmRSS with every connection subscribed and idle
 	RSSPerConnBytes float64 `json:"rssPerConnBytes"` // (after − before) / conns
+	RSSEndBytes     int64   `json:"rssEndBytes"`     // VmRSS when publishing ended
 	// CPUSeconds is user+system time over the measured window and drain;
 	// CPUSecondsPerMillion divides it by the measured deliveries.
 	CPUSeconds           float64 `json:"cpuSeconds"`

@@ -97,7 +97,9 @@ type runner struct {
 	res   *Result
 	conns []*clientConn
 	hists [histogramShards]Histogram
-	wg    sync.WaitGroup // connection goroutines
+	// slowHist records the slow connections' latencies, apart.
+	slowHist Histogram
+	wg       sync.WaitGroup // connection goroutines
 
 	broken   atomic.Int64 // connections whose reader failed during the run
 	errMu    sync.Mutex
@@ -122,6 +124,9 @@ func (r *runner) connect(ctx context.Context, d *dialer) error {
 	r.conns = make([]*clientConn, r.cfg.Conns)
 	for i := range r.conns {
 		c := &clientConn{hist: &r.hists[i%histogramShards], run: r.clock}
+		if r.isSlow(i) {
+			c.hist, c.slow = &r.slowHist, r.cfg.SlowRate
+		}
 		c.stream.Marker = marker
 		r.conns[i] = c
 		r.wg.Add(1)
@@ -227,6 +232,9 @@ func (r *runner) publish(ctx context.Context, pub *publisher) error {
 		startMeasuring() // MaxEvents reached during warm-up: measure the drain
 	}
 	r.publishEnd = time.Now()
+	if s := r.res.Server; s != nil {
+		s.RSSEndBytes, _ = processRSS(r.cfg.ServerPID)
+	}
 	r.res.Published = pub.acked.Load()
 	r.res.PublishSeconds = r.publishEnd.Sub(start).Seconds()
 	r.res.PublishRate = float64(r.res.Published) / r.res.PublishSeconds
@@ -244,7 +252,7 @@ func (r *runner) drain(ctx context.Context, expected int64) {
 		for _, c := range r.conns {
 			n := c.received.Load()
 			total += n
-			if n < expected && !c.closing.Load() {
+			if n < expected && !c.closing.Load() && c.slow == 0 {
 				complete = false
 			}
 		}
@@ -289,12 +297,20 @@ func (r *runner) finish(pub *publisher) {
 	for i := range r.hists {
 		all.Merge(&r.hists[i])
 	}
+	if r.cfg.SlowConns > 0 {
+		res.Slow = &SlowStats{Conns: r.cfg.SlowConns, RateBytes: r.cfg.SlowRate}
+	}
 	for _, c := range r.conns {
 		got := c.received.Load()
-		res.Received += got
-		res.Deliveries += c.measured.Load()
 		res.Duplicates += c.duplicates.Load()
 		res.OutOfOrder += c.outOfOrder.Load()
+		if c.slow > 0 {
+			res.Slow.Received += got
+			res.Slow.Behind += max(0, expected-got)
+			continue
+		}
+		res.Received += got
+		res.Deliveries += c.measured.Load()
 		res.Foreign += c.foreign.Load()
 		frameBytes += c.frameBytes.Load()
 		bodyBytes += c.bodyBytes.Load()
@@ -306,7 +322,13 @@ func (r *runner) finish(pub *publisher) {
 			res.Extra += got - expected
 		}
 	}
-	res.Expected = expected * int64(len(r.conns))
+	res.Expected = expected * int64(len(r.conns)-r.cfg.SlowConns)
+	if s := res.Slow; s != nil {
+		s.Latency = latencyStats(&r.slowHist)
+		if d := time.Since(r.measureAt).Seconds(); d > 0 {
+			s.ReceivedRate = float64(s.Received) / float64(s.Conns) / d
+		}
+	}
 	if res.Received > 0 {
 		res.FrameBytes = float64(frameBytes) / float64(res.Received)
 		res.BodyBytes = float64(bodyBytes) / float64(res.Received)
@@ -314,10 +336,7 @@ func (r *runner) finish(pub *publisher) {
 	if window := time.Duration(lastRecv - r.measureAt.UnixNano()); window > 0 {
 		res.DeliveriesPerSec = float64(res.Deliveries) / window.Seconds()
 	}
-	res.Latency = LatencyStats{
-		P50: ms(all.Quantile(0.50)), P90: ms(all.Quantile(0.90)), P99: ms(all.Quantile(0.99)),
-		P999: ms(all.Quantile(0.999)), Max: ms(all.Max()), Mean: all.Mean() / 1e6,
-	}
+	res.Latency = latencyStats(&all)
 	res.BrokenConns = r.broken.Load()
 	r.errMu.Lock()
 	if r.firstErr != nil {
@@ -461,4 +480,18 @@ func count(n int64) string {
 		return fmt.Sprintf("%.1fk", float64(n)/1e3)
 	}
 	return fmt.Sprint(n)
+}
+
+// isSlow reports whether connection i is one of the cfg.SlowConns
+// throttled ones, spread evenly over the connections.
+func (r *runner) isSlow(i int) bool {
+	n, k := r.cfg.Conns, r.cfg.SlowConns
+	return k > 0 && i*k/n != (i+1)*k/n
+}
+
+func latencyStats(h *Histogram) LatencyStats {
+	return LatencyStats{
+		P50: ms(h.Quantile(0.50)), P90: ms(h.Quantile(0.90)), P99: ms(h.Quantile(0.99)),
+		P999: ms(h.Quantile(0.999)), Max: ms(h.Max()), Mean: h.Mean() / 1e6,
+	}
 }

@@ -139,3 +139,57 @@ func TestRunAgainstHerald(t *testing.T) {
 	}
 	checkRun(t, res)
 }
+
+// TestRunWithSlowConnections: two of 50 connections read at 2 KB/s; the
+// run ends without waiting for them, they are reported apart, and the
+// other 48 received everything.
+func TestRunWithSlowConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a herald server")
+	}
+	cfg := smallRun(startHerald(t), "herald")
+	cfg.SlowConns, cfg.SlowRate = 2, 2000
+	cfg.DrainTimeout = 2 * time.Second
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRun(t, res)
+	if res.Slow == nil || res.Slow.Conns != 2 || res.Slow.Received == 0 || res.Slow.Behind == 0 {
+		t.Fatalf("slow stats %+v: want 2 connections that received some events and are behind", res.Slow)
+	}
+	if res.Expected != res.Published*48 {
+		t.Errorf("expected %d deliveries, want %d × 48", res.Expected, res.Published)
+	}
+	// 2 KB/s for about 4 s of run, frames of ~550 bytes: roughly 15 each.
+	if per := res.Slow.Received / 2; per > res.Published/2 {
+		t.Errorf("slow connections received %d events each of %d: not throttled", per, res.Published)
+	}
+}
+
+func TestParseShareAndBytes(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		n    int
+		want int
+	}{{"", 100, 0}, {"3", 100, 3}, {"1%", 10000, 100}, {"1%", 50, 1}, {"0%", 50, 0}, {"50%", 10, 5}} {
+		if got, err := ParseShare(tt.in, tt.n); err != nil || got != tt.want {
+			t.Errorf("ParseShare(%q, %d) = %d, %v; want %d", tt.in, tt.n, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"x", "-1", "101%", "1.5"} {
+		if _, err := ParseShare(bad, 100); err == nil {
+			t.Errorf("ParseShare(%q) accepted", bad)
+		}
+	}
+	for in, want := range map[string]int{"10KB": 10000, "10kb/s": 10000, "1.5MB": 1500000, "512": 512, "512B": 512, "2k": 2000} {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "KB", "-5KB", "x", "1GB"} {
+		if _, err := ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", bad)
+		}
+	}
+}
