@@ -209,20 +209,37 @@ func (s *scanner) plainString() (span, bool) {
 	}
 	start := s.i
 	ascii := true
-	for ; s.i < len(s.b); s.i++ {
+	for s.i < len(s.b) {
+		if plainASCII[s.b[s.i]] {
+			s.i++
+			continue
+		}
 		switch c := s.b[s.i]; {
 		case c == '"':
 			sp := span{start, s.i}
 			s.i++
 			return sp, ascii || utf8.Valid(s.b[sp.start:sp.end])
-		case c == '\\' || c < 0x20:
-			return span{}, false
 		case c >= utf8.RuneSelf:
 			ascii = false
+			s.i++
+		default: // an escape or a control character
+			return span{}, false
 		}
 	}
 	return span{}, false
 }
+
+// plainASCII holds the bytes a string may contain that need no second
+// look: printable ASCII but the quote and the backslash. stringByte
+// adds every byte from 0x80, which encoding/json accepts as they are.
+var plainASCII, stringByte = func() (plain, str [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		if c != '"' && c != '\\' {
+			plain[c], str[c] = c < utf8.RuneSelf, true
+		}
+	}
+	return plain, str
+}()
 
 // value skips any JSON value, validating it.
 func (s *scanner) value(depth int) bool {
@@ -283,6 +300,10 @@ func (s *scanner) skipString() bool {
 		return false
 	}
 	for s.i < len(s.b) {
+		if stringByte[s.b[s.i]] {
+			s.i++
+			continue
+		}
 		c := s.b[s.i]
 		s.i++
 		switch {
