@@ -88,11 +88,12 @@ type Conn struct {
 	peekByte  [1]byte
 
 	mu          sync.Mutex
-	queue       []Message // guarded by mu
-	queuedBytes int       // guarded by mu
-	writing     bool      // guarded by mu: a writer goroutine is running
-	closing     bool      // guarded by mu: close once the queue is flushed
-	closed      bool      // guarded by mu
+	queue       []Message  // guarded by mu; nil while idle
+	qbox        *[]Message // guarded by mu: the pooled box queue goes back in
+	queuedBytes int        // guarded by mu
+	writing     bool       // guarded by mu: a writer goroutine is running
+	closing     bool       // guarded by mu: close once the queue is flushed
+	closed      bool       // guarded by mu
 
 	wrote     atomic.Bool // set by the writer; heart-beats skip a period with traffic
 	room      chan struct{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,6 +91,10 @@ func (c *Conn) pushLocked(m Message) {
 	if m.op == 0 {
 		m.op = ws.OpText
 	}
+	if c.qbox == nil {
+		c.qbox = queues.Get().(*[]Message)
+		c.queue = (*c.qbox)[:0]
+	}
 	c.queue = append(c.queue, m)
 	c.queuedBytes += m.size()
 	if !c.writing {
@@ -119,10 +124,26 @@ type writeState struct {
 	batch   []Message
 	parts   [][]byte
 	scratch []byte
+	out     [][]byte    // parts with the small ones copied together into wbuf
+	wbuf    []byte      // the copies
 	bufs    net.Buffers // WriteTo consumes it; kept here so it does not escape per flush
 }
 
 var writeStates = sync.Pool{New: func() any { return new(writeState) }}
+
+// queues are the outbound queues of busy connections: an idle connection
+// gives its queue back, so that it holds no slice sized by its last burst.
+var queues = sync.Pool{New: func() any { q := make([]Message, 0, 16); return &q }}
+
+// Writes copy parts shorter than copyBelow (headers, small bodies) into
+// one buffer instead of giving each an iovec of its own: the kernel's cost
+// per iovec exceeds a small copy, and the runtime keeps, for the life of
+// the socket, an iovec array as large as the largest writev it made. At
+// most maxIovecs go in one writev for the same reason.
+const (
+	copyBelow = 1024
+	maxIovecs = 64
+)
 
 // writeLoop drains the queue, one writev per batch, and exits when the
 // queue is empty. It is the only goroutine that writes to the socket.
@@ -133,6 +154,12 @@ func (c *Conn) writeLoop() {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closed {
 			c.writing = false
+			if c.qbox != nil {
+				// Empty, and its slots were cleared when flushed.
+				*c.qbox = c.queue[:0]
+				queues.Put(c.qbox)
+				c.qbox, c.queue = nil, nil
+			}
 			closing := c.closing && !c.closed
 			c.mu.Unlock()
 			if closing {
@@ -182,15 +209,48 @@ func (c *Conn) flush(st *writeState) error {
 		}
 	}
 	c.wrote.Store(true)
-	st.bufs = parts
-	err := c.write(&st.bufs)
+	out, wbuf := compact(st.out[:0], st.wbuf[:0], parts)
+	var err error
+	for i := 0; i < len(out) && err == nil; i += maxIovecs {
+		st.bufs = out[i:min(i+maxIovecs, len(out))]
+		err = c.write(&st.bufs)
+	}
 	st.bufs = nil
 	clear(parts)
-	st.parts, st.scratch = parts[:0], scratch[:0]
+	clear(out)
+	st.parts, st.scratch, st.out, st.wbuf = parts[:0], scratch[:0], out[:0], wbuf[:0]
 	if err == nil && closeAfter {
 		c.Close()
 	}
 	return err
+}
+
+// compact appends parts to out, copying runs of parts shorter than
+// copyBelow into wbuf so that each run is one part.
+func compact(out [][]byte, wbuf []byte, parts [][]byte) ([][]byte, []byte) {
+	need := 0
+	for _, p := range parts {
+		if len(p) < copyBelow {
+			need += len(p)
+		}
+	}
+	wbuf = slices.Grow(wbuf[:0], need) // no reallocation below: earlier runs stay valid
+	run := 0                           // start of the current run in wbuf
+	for _, p := range parts {
+		if len(p) < copyBelow {
+			wbuf = append(wbuf, p...)
+			continue
+		}
+		if run < len(wbuf) {
+			out = append(out, wbuf[run:len(wbuf):len(wbuf)])
+			run = len(wbuf)
+		}
+		out = append(out, p)
+	}
+	if run < len(wbuf) {
+		out = append(out, wbuf[run:len(wbuf):len(wbuf)])
+	}
+	return out, wbuf
 }
 
 // write writes bufs, giving up only when the peer accepted nothing for a
