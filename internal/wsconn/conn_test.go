@@ -212,3 +212,30 @@ func readFrame(r io.Reader) (ws.Frame, error) {
 	_, err = io.ReadFull(r, payload)
 	return ws.Frame{Header: h, Payload: payload}, err
 }
+
+// TestCompactKeepsBytesAndOrder: small parts are merged into runs, large
+// ones stay parts of their own, and the bytes and their order are kept.
+func TestCompactKeepsBytesAndOrder(t *testing.T) {
+	big := bytes.Repeat([]byte("B"), copyBelow)
+	for _, parts := range [][][]byte{
+		nil,
+		{[]byte("a")},
+		{[]byte("a"), []byte("bc"), nil, []byte("d")},
+		{big},
+		{[]byte("h1"), big, []byte("t1"), []byte("h2"), big, big, []byte("t2")},
+	} {
+		out, _ := compact(nil, []byte("stale"), parts)
+		if got, want := bytes.Join(out, nil), bytes.Join(parts, nil); !bytes.Equal(got, want) {
+			t.Fatalf("compact(%q) wrote %q", parts, got)
+		}
+		bigs := 0
+		for _, p := range parts {
+			if len(p) >= copyBelow {
+				bigs++
+			}
+		}
+		if len(out) > 2*bigs+1 {
+			t.Fatalf("compact made %d parts of %d with %d large ones", len(out), len(parts), bigs)
+		}
+	}
+}
