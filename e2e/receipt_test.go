@@ -45,3 +45,31 @@ func TestSubscribeStartsAfterAcknowledgedEvents(t *testing.T) {
 		c.c.CloseNow()
 	}
 }
+
+// TestSubscriptionLimit: a connection holds at most
+// limits.max_subscriptions; one more is an ERROR, and an UNSUBSCRIBE frees
+// a place.
+func TestSubscriptionLimit(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.MaxSubscriptions = 2
+	ts := startServer(t, cfg)
+	sub := func(c *rawConn, id string) {
+		c.send("SUBSCRIBE\nid:" + id + "\ndestination:/topic/change/" + orgA + "\nreceipt:" + id + "\n\n\x00")
+	}
+
+	c := dialRaw(t, ts.wsURL(), keyA)
+	c.connect()
+	sub(c, "a")
+	c.expect("RECEIPT\nreceipt-id:a\n")
+	sub(c, "b")
+	c.expect("RECEIPT\nreceipt-id:b\n")
+	c.send("UNSUBSCRIBE\nid:a\nreceipt:u\n\n\x00")
+	c.expect("RECEIPT\nreceipt-id:u\n")
+	sub(c, "c")
+	c.expect("RECEIPT\nreceipt-id:c\n")
+	sub(c, "d")
+	msg := c.expect("ERROR\n")
+	if frameHeader(msg, "message") != "too many subscriptions" || frameHeader(msg, "receipt-id") != "d" {
+		t.Fatalf("got %q, want ERROR too many subscriptions for receipt d", msg)
+	}
+}

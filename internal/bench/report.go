@@ -142,8 +142,8 @@ func WriteTable(w io.Writer, runs ...*Result) error {
 			}
 			return fmt.Sprintf("%.0f/%.0f", r.Slow.Latency.P50, r.Slow.Latency.P99)
 		}, 0)
-		row("server RSS at publish end", server(func(s *ServerStats) string { return bytesHuman(float64(s.RSSEndBytes)) }), 0)
 	}
+	row("server RSS at publish end", server(func(s *ServerStats) string { return bytesHuman(float64(s.RSSEndBytes)) }), 0)
 	row("client CPU s/1M deliveries", func(r *Result) string { return fmt.Sprintf("%.3f", r.ClientCPUSecondsPerMillion) }, 0)
 	if err := tw.Flush(); err != nil {
 		return err

@@ -57,6 +57,7 @@ type LimitsConfig struct {
 	WriteTimeout     time.Duration `koanf:"write_timeout"`      // default 10s
 	HeartBeat        time.Duration `koanf:"heart_beat"`         // STOMP heart-beat offered; default 10s
 	MaxPendingAcks   int           `koanf:"max_pending_acks"`   // STOMP client ack modes; default 10000
+	MaxSubscriptions int           `koanf:"max_subscriptions"`  // per connection; default 100
 	StompHeaderBytes int           `koanf:"stomp_header_bytes"` // default 8 KiB
 	StompBodyBytes   int           `koanf:"stomp_body_bytes"`   // default 64 KiB
 	StompHeaderLines int           `koanf:"stomp_header_lines"` // default 64

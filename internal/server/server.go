@@ -37,6 +37,7 @@ type Server struct {
 	listener  net.Listener
 	bootstrap Bootstrap
 	gauges    session.Gauges
+	stomp     *session.STOMPConfig // shared by the STOMP connections
 
 	mu      sync.Mutex
 	conns   map[*wsconn.Conn]struct{} // guarded by mu
@@ -82,6 +83,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		cfg: cfg, logger: logger, engine: eng, hub: hub.New(head), listener: ln, bootstrap: boot,
 		conns: make(map[*wsconn.Conn]struct{}),
 	}
+	stompCfg := s.stompConfig()
+	s.stomp = &stompCfg
 	s.api = &api.API{
 		Log: eng, State: eng, Registry: eng, Keys: auth.Keys{Registry: eng}, Logger: logger,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch},
@@ -198,7 +201,7 @@ func (s *Server) stompConfig() session.STOMPConfig {
 	return session.STOMPConfig{
 		Log: s.engine, Hub: s.hub, Logger: s.logger,
 		Limits:    stomp.Limits{MaxHeaderLines: l.StompHeaderLines, MaxHeaderBytes: l.StompHeaderBytes, MaxBodyBytes: l.StompBodyBytes},
-		HeartBeat: l.HeartBeat, MaxPendingAcks: l.MaxPendingAcks, ServerName: "herald/" + Version,
-		Gauges: &s.gauges,
-	}
+		HeartBeat: l.HeartBeat, MaxPendingAcks: l.MaxPendingAcks, MaxSubscriptions: l.MaxSubscriptions,
+		ServerName: "herald/" + Version, Gauges: &s.gauges,
+	}.WithDefaults()
 }

@@ -46,5 +46,5 @@ func (s *Server) serveSTOMP(w http.ResponseWriter, r *http.Request) {
 	// its per-request buffers, context and the handler's grown stack
 	// (about 25 KB together) until the handler returns, which for a
 	// WebSocket would be the connection's whole life.
-	session.ServeSTOMP(conn, p, s.stompConfig(), func() { s.untrack(conn) })
+	session.ServeSTOMP(conn, p, s.stomp, func() { s.untrack(conn) })
 }

@@ -42,9 +42,10 @@ type fanout struct {
 
 func newFanout(tb testing.TB, n int) *fanout {
 	f := &fanout{hub: hub.New(0)}
+	cfg := STOMPConfig{}.WithDefaults()
 	for range n {
 		conn := wsconn.NewConn(sinkConn{written: &f.written}, wsconn.Options{})
-		sc := &stompConn{cfg: STOMPConfig{}.withDefaults(), conn: conn, version: stomp.V12}
+		sc := &stompConn{cfg: &cfg, conn: conn, version: stomp.V12}
 		subs := []*stompSub{{id: "sub-0", mode: "auto"}}
 		sc.subs.Store(&subs)
 		conn.SetRenderer(sc)

@@ -47,11 +47,17 @@ type STOMPConfig struct {
 	// MaxPendingAcks bounds unacknowledged messages per subscription in
 	// client ack modes. Default 10000.
 	MaxPendingAcks int
-	ServerName     string  // "herald/<version>"
-	Gauges         *Gauges // counts connections and subscriptions; may be nil
+	// MaxSubscriptions bounds the subscriptions of one connection. Default 100.
+	MaxSubscriptions int
+	ServerName       string  // "herald/<version>"
+	Gauges           *Gauges // counts connections and subscriptions; may be nil
 }
 
-func (c STOMPConfig) withDefaults() STOMPConfig {
+// WithDefaults returns c with its zero fields set to the defaults.
+func (c STOMPConfig) WithDefaults() STOMPConfig {
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 100
+	}
 	if c.HeartBeat <= 0 {
 		c.HeartBeat = 10 * time.Second
 	}
@@ -78,13 +84,14 @@ func (c STOMPConfig) withDefaults() STOMPConfig {
 type stompSub struct {
 	id      string
 	mode    string // auto | client | client-individual
+	gone    bool   // unsubscribed; reader goroutine only
 	mu      sync.Mutex
 	pending []uint64 // delivered, unacknowledged event ids, in order
 }
 
 // stompConn is one STOMP connection.
 type stompConn struct {
-	cfg       STOMPConfig
+	cfg       *STOMPConfig
 	principal herald.Principal
 	conn      *wsconn.Conn
 	parser    *stomp.Parser
@@ -92,20 +99,19 @@ type stompConn struct {
 	session   *Session
 	readWait  time.Duration               // client heart-beat deadline; 0 = none
 	subs      atomic.Pointer[[]*stompSub] // by tag; copy on write, read by the renderer
-	ids       map[string]uint32           // live subscription id → tag; reader goroutine only
+	active    int                         // live subscriptions; reader goroutine only
 	txs       map[string][]*stomp.Frame   // open transactions and their ACK/NACKs; made on the first BEGIN
 	overAcks  atomic.Bool
 }
 
 // ServeSTOMP serves a STOMP session on an upgraded connection. It returns
 // at once; the connection's reader (see wsconn.Conn.Serve) drives the
-// session, and ended, if not nil, is called once the session is over.
-func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg STOMPConfig, ended func()) {
-	cfg = cfg.withDefaults()
+// session, and ended, if not nil, is called once the session is over. cfg
+// is shared by the node's connections: set it up once, with WithDefaults.
+func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg *STOMPConfig, ended func()) {
 	c := &stompConn{
 		cfg: cfg, principal: p, conn: conn,
 		parser: stomp.NewParser(cfg.Limits),
-		ids:    make(map[string]uint32),
 	}
 	conn.SetRenderer(c)
 	cfg.Gauges.Connections.Add(1)
@@ -115,7 +121,7 @@ func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg STOMPConfig, ended fu
 		}
 		conn.Close()
 		cfg.Gauges.Connections.Add(-1)
-		cfg.Gauges.Subscriptions.Add(-int64(len(c.ids)))
+		cfg.Gauges.Subscriptions.Add(-int64(c.active))
 		if ended != nil {
 			ended()
 		}
@@ -272,8 +278,12 @@ func (c *stompConn) subscribe(f *stomp.Frame) bool {
 	if !ok || id == "" {
 		return c.fail(f, "missing id header", "SUBSCRIBE requires an id header.")
 	}
-	if _, dup := c.ids[id]; dup {
+	if _, dup := c.lookup(id); dup {
 		return c.fail(f, "duplicate subscription id", "Subscription "+id+" already exists on this connection.")
+	}
+	if c.active >= c.cfg.MaxSubscriptions {
+		return c.fail(f, "too many subscriptions",
+			"A connection may hold "+strconv.Itoa(c.cfg.MaxSubscriptions)+" subscriptions (limits.max_subscriptions).")
 	}
 	dest, _ := f.Get("destination")
 	org, ok := strings.CutPrefix(dest, TopicPrefix)
@@ -309,7 +319,7 @@ func (c *stompConn) subscribe(f *stomp.Frame) bool {
 	tag := uint32(len(old))
 	subs := append(old[:len(old):len(old)], &stompSub{id: id, mode: mode})
 	c.subs.Store(&subs)
-	c.ids[id] = tag
+	c.active++
 	// The RECEIPT is queued once the subscription is active and before any
 	// of its messages.
 	ok = true
@@ -322,10 +332,12 @@ func (c *stompConn) subscribe(f *stomp.Frame) bool {
 
 func (c *stompConn) unsubscribe(f *stomp.Frame) bool {
 	id, _ := f.Get("id")
-	if _, ok := c.ids[id]; !ok || id == "" {
+	tag, ok := c.lookup(id)
+	if !ok || id == "" {
 		return c.fail(f, "unknown subscription", "There is no subscription "+id+" on this connection.")
 	}
-	delete(c.ids, id)
+	c.loadSubs()[tag].gone = true
+	c.active--
 	c.cfg.Gauges.Subscriptions.Add(-1)
 	c.session.Unsubscribe(id)
 	return c.receipt(f)
@@ -415,7 +427,7 @@ func (c *stompConn) ackTarget(f *stomp.Frame) (uint32, uint64, bool) {
 		tag, seqText = uint32(n), s
 	} else {
 		subID, _ := f.Get("subscription")
-		t, ok := c.ids[subID]
+		t, ok := c.lookup(subID)
 		if !ok {
 			return 0, 0, false
 		}
@@ -423,6 +435,18 @@ func (c *stompConn) ackTarget(f *stomp.Frame) (uint32, uint64, bool) {
 	}
 	seq, err := strconv.ParseUint(seqText, 10, 64)
 	return tag, seq, err == nil
+}
+
+// lookup returns the tag of the live subscription id. A connection holds
+// at most MaxSubscriptions, so a scan is as quick as a map and costs no
+// memory.
+func (c *stompConn) lookup(id string) (uint32, bool) {
+	for tag, s := range c.loadSubs() {
+		if s.id == id && !s.gone {
+			return uint32(tag), true
+		}
+	}
+	return 0, false
 }
 
 func (c *stompConn) receipt(f *stomp.Frame) bool {

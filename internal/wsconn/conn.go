@@ -95,8 +95,8 @@ type Conn struct {
 	closing     bool       // guarded by mu: close once the queue is flushed
 	closed      bool       // guarded by mu
 
-	wrote     atomic.Bool // set by the writer; heart-beats skip a period with traffic
-	room      chan struct{}
+	wrote     atomic.Bool   // set by the writer; heart-beats skip a period with traffic
+	room      chan struct{} // guarded by mu; made by the first Room call
 	done      chan struct{}
 	closeOnce sync.Once
 	heartbeat *time.Timer   // guarded by mu
@@ -131,7 +131,6 @@ func NewConn(nc net.Conn, opts Options) *Conn {
 		nc:   nc,
 		src:  source{nc: nc},
 		opts: opts.withDefaults(),
-		room: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
 }
@@ -162,7 +161,18 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Room receives a value after the writer has drained the queue, so a
 // producer that found it full can try again.
-func (c *Conn) Room() <-chan struct{} { return c.room }
+func (c *Conn) Room() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.room == nil {
+		// Only connections that ever fell behind need one. It starts with
+		// a token: the writer may have drained the queue before it existed,
+		// and the caller then retries at once instead of missing that.
+		c.room = make(chan struct{}, 1)
+		c.room <- struct{}{}
+	}
+	return c.room
+}
 
 // SetReadDeadline bounds the wait for the next inbound data (zero: none).
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }

@@ -169,9 +169,10 @@ func (c *Conn) writeLoop() {
 		}
 		st.batch, c.queue = c.queue, st.batch[:0]
 		c.queuedBytes = 0
+		room := c.room
 		c.mu.Unlock()
 		select {
-		case c.room <- struct{}{}:
+		case room <- struct{}{}: // nil: nobody ever waited
 		default:
 		}
 		err := c.flush(st)
