@@ -36,17 +36,7 @@ func TestSlowConsumerCatchesUpFromLog(t *testing.T) {
 	// ~12 MB: more than the server's socket send buffer (at most 4 MB here)
 	// and the slow client's tiny receive buffer hold, so its queue fills
 	// while it is not reading.
-	padding := strings.Repeat("x", 2000)
-	var ids []string
-	for b := range 6 {
-		batch := make([]map[string]any, 1000)
-		for i := range batch {
-			e := alert(fmt.Sprintf("e-%d-%d", b, i), camA)
-			e["notes"] = padding
-			batch[i] = e
-		}
-		ids = append(ids, ts.publish(keyA, batch...)...)
-	}
+	ids := publishPadded(ts, 6, 1000)
 	readAll := func(name string, c *rawConn) {
 		t.Helper()
 		for i, want := range ids {
@@ -115,17 +105,7 @@ func TestSlowReaderIsNotCutOff(t *testing.T) {
 
 	// ~3 MB in two requests: the server queues far more than the client
 	// drains within one write deadline.
-	padding := strings.Repeat("x", 2000)
-	var ids []string
-	for b := range 2 {
-		batch := make([]map[string]any, 750)
-		for i := range batch {
-			e := alert(fmt.Sprintf("e-%d-%d", b, i), camA)
-			e["notes"] = padding
-			batch[i] = e
-		}
-		ids = append(ids, ts.publish(keyA, batch...)...)
-	}
+	ids := publishPadded(ts, 2, 750)
 	// Read at about 500 KB/s: draining takes ~6 s, six write deadlines.
 	start := time.Now()
 	for i, want := range ids {
@@ -160,17 +140,7 @@ func TestStalledReaderIsCutOffAndResumes(t *testing.T) {
 	stalled.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\n\n\x00")
 	ts.waitSubscriptions(1)
 
-	padding := strings.Repeat("x", 2000)
-	var ids []string
-	for b := range 4 {
-		batch := make([]map[string]any, 1000)
-		for i := range batch {
-			e := alert(fmt.Sprintf("e-%d-%d", b, i), camA)
-			e["notes"] = padding
-			batch[i] = e
-		}
-		ids = append(ids, ts.publish(keyA, batch...)...)
-	}
+	ids := publishPadded(ts, 4, 1000)
 	// The client reads nothing: the server gives up on it.
 	waitFor(t, 10*time.Second, "the stalled connection to be closed", func() bool {
 		return ts.health()["connections"].(float64) == 0
@@ -210,4 +180,22 @@ func TestStalledReaderIsCutOffAndResumes(t *testing.T) {
 	if msg, err := resumed.next(300 * time.Millisecond); err == nil {
 		t.Fatalf("duplicate after resuming: %q", msg[:60])
 	}
+}
+
+// publishPadded publishes requests × perRequest alerts of ~2 KB each to
+// org A and returns their ids.
+func publishPadded(ts *testServer, requests, perRequest int) []string {
+	ts.t.Helper()
+	padding := strings.Repeat("x", 2000)
+	var ids []string
+	for r := range requests {
+		batch := make([]map[string]any, perRequest)
+		for i := range batch {
+			e := alert(fmt.Sprintf("e-%d-%d", r, i), camA)
+			e["notes"] = padding
+			batch[i] = e
+		}
+		ids = append(ids, ts.publish(keyA, batch...)...)
+	}
+	return ids
 }

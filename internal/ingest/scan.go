@@ -408,21 +408,8 @@ func (p *fastParser) value(depth int) (plain bool, ok bool) {
 			if _, ok := p.value(depth + 1); !ok {
 				return false, false
 			}
-			p.skipSpace()
-			if p.pos == len(p.body) {
-				return false, false
-			}
-			switch p.body[p.pos] {
-			case ',':
-				p.pos++
-				p.out = append(p.out, ',')
-				p.skipSpace()
-			case '}':
-				p.pos++
-				p.out = append(p.out, '}')
-				return false, true
-			default:
-				return false, false
+			if more, ok := p.separator('}'); !more {
+				return false, ok
 			}
 		}
 	case '[':
@@ -438,21 +425,8 @@ func (p *fastParser) value(depth int) (plain bool, ok bool) {
 			if _, ok := p.value(depth + 1); !ok {
 				return false, false
 			}
-			p.skipSpace()
-			if p.pos == len(p.body) {
-				return false, false
-			}
-			switch p.body[p.pos] {
-			case ',':
-				p.pos++
-				p.out = append(p.out, ',')
-				p.skipSpace()
-			case ']':
-				p.pos++
-				p.out = append(p.out, ']')
-				return false, true
-			default:
-				return false, false
+			if more, ok := p.separator(']'); !more {
+				return false, ok
 			}
 		}
 	case 't':
@@ -576,4 +550,26 @@ const hexDigits = "0123456789abcdef"
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// separator reads what follows a member or element: a comma (more: true)
+// or the closing bracket (more: false, ok: true); anything else is not
+// for the fast path (both false).
+func (p *fastParser) separator(closing byte) (more, ok bool) {
+	p.skipSpace()
+	if p.pos == len(p.body) {
+		return false, false
+	}
+	switch p.body[p.pos] {
+	case ',':
+		p.pos++
+		p.out = append(p.out, ',')
+		p.skipSpace()
+		return true, true
+	case closing:
+		p.pos++
+		p.out = append(p.out, closing)
+		return false, true
+	}
+	return false, false
 }
