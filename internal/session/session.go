@@ -58,8 +58,8 @@ type Config struct {
 // the hub with mu held.
 type Session struct {
 	cfg    Config
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx    context.Context    // set under mu by the first catch-up; Close cancels it
+	cancel context.CancelFunc // guarded by mu
 	wg     sync.WaitGroup
 
 	mu         sync.Mutex
@@ -80,7 +80,6 @@ func New(cfg Config) *Session {
 		cfg.Gauges = new(Gauges)
 	}
 	s := &Session{cfg: cfg}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	cfg.Hub.Register(cfg.Org, s, func(head uint64) {
 		s.mu.Lock()
 		s.pos, s.live = head, true
@@ -101,9 +100,7 @@ func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) {
 	// producer: the log's end, which the hub's head may trail a little.
 	var logEnd uint64
 	if after == nil && s.cfg.Log != nil {
-		// Not derived from s.ctx: that would give every session's context
-		// a done channel and a children map (~500 B each) for the
-		// session's whole life, for a call that is bounded anyway.
+		// Not derived from s.ctx, which exists only while catching up.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		logEnd, _ = s.cfg.Log.LastID(ctx) // on error, the hub's head is the floor
 		cancel()
@@ -154,8 +151,11 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
+	cancel := s.cancel
 	s.mu.Unlock()
-	s.cancel()
+	if cancel != nil {
+		cancel()
+	}
 	s.cfg.Hub.Unregister(s.cfg.Org, s)
 	s.wg.Wait()
 }
@@ -213,6 +213,10 @@ func (s *Session) startCatchUpLocked() {
 		return
 	}
 	s.catchingUp = true
+	if s.ctx == nil {
+		// Made on the first catch-up: most sessions never need one.
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+	}
 	s.wg.Add(1)
 	go s.catchUp()
 }

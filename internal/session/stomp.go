@@ -278,6 +278,7 @@ func (c *stompConn) subscribe(f *stomp.Frame) bool {
 	if !ok || id == "" {
 		return c.fail(f, "missing id header", "SUBSCRIBE requires an id header.")
 	}
+	id = strings.Clone(id) // kept for the subscription's life; not the whole frame head
 	if _, dup := c.lookup(id); dup {
 		return c.fail(f, "duplicate subscription id", "Subscription "+id+" already exists on this connection.")
 	}

@@ -25,12 +25,10 @@ const (
 	lineHeartBeat                 // an empty command line: a CRLF heart-beat
 )
 
-// Buffers and queues that grew past these capacities are dropped once idle,
-// so a burst does not pin memory on a connection that then sits quiet.
-const (
-	keepBufferBytes = 1 << 10
-	keepQueueFrames = 16
-)
+// A head buffer that grew past this is dropped once idle, so a burst does
+// not pin memory on a connection that then sits quiet. (The frame queue is
+// always dropped once drained.)
+const keepBufferBytes = 1 << 10
 
 // inlineHeaders is how many headers Next places in the same allocation as
 // the Frame; it covers every frame the Rhombus and stompjs clients send.
@@ -133,11 +131,7 @@ func (p *Parser) Next() (*Frame, error) {
 		p.next++
 		if p.next == len(p.queue) {
 			p.next = 0
-			if cap(p.queue) > keepQueueFrames {
-				p.queue = nil
-			} else {
-				p.queue = p.queue[:0]
-			}
+			p.queue = nil // an idle connection keeps none
 		}
 		f, err := p.decode(&pf)
 		if err != nil {
