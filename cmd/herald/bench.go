@@ -29,7 +29,7 @@ type benchCommand struct {
 	baseline bool
 	stdout   io.Writer
 	stderr   *os.File
-	urlSet   bool
+	urlSet   bool // a server to measure was named (--url, --key or --server-pid)
 	profile  string
 	slow     string
 	slowRate string
@@ -48,13 +48,15 @@ with --server-pid the server's RSS per connection and CPU seconds per million de
 --baseline runs the same load against a minimal built-in server (started as a child
 process on a loopback port, measured like herald) that frames each event once and
 writes it to every connection with one writev: the machine's practical limit. With
---url as well, herald runs first, then the baseline, and the table gives herald's share.`,
+--url, --key or --server-pid as well (a server to measure), that server runs first, then
+the baseline, and the table gives its share; with none of them, only the baseline runs.`,
 		Example: `  herald bench --key acme-key-1 --conns 1000 --rate 200/s --server-pid $(pgrep -n herald)
   herald bench --url ws://127.0.0.1:8080/websocket?x-auth-scheme=api-token --key acme-key-1 \
       --conns 10000 --rate max --baseline --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c.urlSet = cmd.Flags().Changed("url")
+			flags := cmd.Flags()
+			c.urlSet = flags.Changed("url") || flags.Changed("key") || flags.Changed("server-pid")
 			return c.Run(cmd.Context(), args)
 		},
 	}
