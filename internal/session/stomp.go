@@ -130,7 +130,7 @@ func ServeSTOMP(conn *wsconn.Conn, p herald.Principal, cfg *STOMPConfig, ended f
 	conn.Serve(func(data []byte, err error) bool {
 		switch {
 		case err == nil:
-		case errors.Is(err, wsconn.ErrMessageTooLarge):
+		case errors.Is(err, wsconn.ErrMessageTooLarge), errors.Is(err, wsconn.ErrFrameTooLarge):
 			c.fail(nil, "frame too large", "A WebSocket message exceeded the server's frame size limit.")
 		case errors.Is(err, os.ErrDeadlineExceeded) && c.session == nil:
 			c.fail(nil, "connect timeout", "No CONNECT frame arrived in time.")

@@ -62,7 +62,7 @@ type Renderer interface {
 }
 
 // ErrMessageTooLarge is returned by ReadMessage for an inbound message over
-// MaxMessageBytes.
+// MaxMessageBytes. The message is skipped: reading may go on.
 var ErrMessageTooLarge = errors.New("message too large")
 
 // Conn is one upgraded WebSocket connection.
@@ -86,6 +86,7 @@ type Conn struct {
 	peekWait  bool
 	peekEmpty bool
 	peekByte  [1]byte
+	skipping  bool // the rest of a too-large message is being skipped
 
 	mu          sync.Mutex
 	queue       []Message  // guarded by mu; nil while idle
@@ -102,6 +103,7 @@ type Conn struct {
 	heartbeat *time.Timer   // guarded by mu
 	beatEvery time.Duration // check period (half the interval); set once with heartbeat
 	beat      []byte        // set once with heartbeat
+	beatOp    ws.OpCode     // set once with heartbeat
 }
 
 // Upgrade completes the WebSocket handshake on w. If the client offered

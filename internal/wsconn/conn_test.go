@@ -239,3 +239,27 @@ func TestCompactKeepsBytesAndOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTooLargeMessageIsSkipped: a message over the limit is reported and
+// skipped, fragments included, and the next message reads normally; a
+// frame over the skip cap ends the connection.
+func TestTooLargeMessageIsSkipped(t *testing.T) {
+	server, client := pair(t, Options{MaxMessageBytes: 128})
+	writeClientFrame(t, client, true, ws.OpText, make([]byte, 200))
+	writeClientFrame(t, client, false, ws.OpText, make([]byte, 100))
+	writeClientFrame(t, client, false, ws.OpContinuation, make([]byte, 100))
+	writeClientFrame(t, client, true, ws.OpContinuation, make([]byte, 100))
+	writeClientFrame(t, client, true, ws.OpText, []byte("next"))
+	for i := range 2 {
+		if _, err := server.ReadMessage(); !errors.Is(err, ErrMessageTooLarge) {
+			t.Fatalf("message %d: err = %v, want ErrMessageTooLarge", i, err)
+		}
+	}
+	if got, err := server.ReadMessage(); err != nil || string(got) != "next" {
+		t.Fatalf("after skipping: %q, %v", got, err)
+	}
+	go writeClientFrame(t, client, true, ws.OpText, make([]byte, maxSkipBytes+1))
+	if _, err := server.ReadMessage(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("err = %v, want ErrFrameTooLarge", err)
+	}
+}

@@ -12,6 +12,13 @@ import (
 // WebSocket protocol (unmasked or malformed frames).
 var ErrProtocol = errors.New("websocket protocol error")
 
+// ErrFrameTooLarge is returned by ReadMessage for a frame so far over the
+// message limit (more than 1 MiB) that the connection is not worth keeping.
+var ErrFrameTooLarge = errors.New("frame far too large")
+
+// maxSkipBytes is the largest frame ReadMessage skips to keep a connection.
+const maxSkipBytes = 1 << 20
+
 // ErrPeerClosed is returned by ReadMessage after the peer's close frame;
 // the close reply is queued and the connection closes once it is written.
 var ErrPeerClosed = errors.New("websocket closed by peer")
@@ -44,6 +51,17 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 			}
 			continue
 		}
+		if c.skipping {
+			// The rest of a message that was too large: skip it.
+			if h.OpCode != ws.OpContinuation {
+				return nil, ErrProtocol
+			}
+			if err := c.skip(r, h.Length); err != nil {
+				return nil, err
+			}
+			c.skipping = !h.Fin
+			continue
+		}
 		if (h.OpCode == ws.OpContinuation) != (msg != nil) {
 			c.putBuf(msg)
 			return nil, ErrProtocol
@@ -55,6 +73,10 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		start := len(*msg)
 		if h.Length > int64(c.opts.MaxMessageBytes-start) {
 			c.putBuf(msg)
+			if err := c.skip(r, h.Length); err != nil {
+				return nil, err
+			}
+			c.skipping = !h.Fin
 			return nil, ErrMessageTooLarge
 		}
 		*msg = append(*msg, make([]byte, h.Length)...)
@@ -69,6 +91,16 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 			return *msg, nil
 		}
 	}
+}
+
+// skip discards n payload bytes of a message over the limit, so that the
+// connection can go on; a frame over maxSkipBytes is not worth reading.
+func (c *Conn) skip(r io.Reader, n int64) error {
+	if n > maxSkipBytes {
+		return ErrFrameTooLarge
+	}
+	_, err := io.CopyN(io.Discard, r, n)
+	return err
 }
 
 func (c *Conn) readControl(h ws.Header) error {

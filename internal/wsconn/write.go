@@ -288,6 +288,16 @@ func appendFrameHeader(dst []byte, op ws.OpCode, n int) []byte {
 // marks the following half period as busy). A runtime timer, not a
 // goroutine, waits while idle.
 func (c *Conn) StartHeartbeat(interval time.Duration, payload []byte) {
+	c.startBeat(interval, payload, ws.OpText)
+}
+
+// StartPing is StartHeartbeat with WebSocket pings instead of a text
+// message, for dialects whose messages have no heart-beat of their own.
+func (c *Conn) StartPing(interval time.Duration) {
+	c.startBeat(interval, []byte("herald"), ws.OpPing)
+}
+
+func (c *Conn) startBeat(interval time.Duration, payload []byte, op ws.OpCode) {
 	if interval <= 0 {
 		return
 	}
@@ -296,13 +306,13 @@ func (c *Conn) StartHeartbeat(interval time.Duration, payload []byte) {
 	if c.closed || c.heartbeat != nil {
 		return
 	}
-	c.beatEvery, c.beat = max(interval/2, time.Millisecond), payload
+	c.beatEvery, c.beat, c.beatOp = max(interval/2, time.Millisecond), payload, op
 	c.heartbeat = time.AfterFunc(c.beatEvery, c.heartbeatTick)
 }
 
 func (c *Conn) heartbeatTick() {
 	if !c.wrote.Swap(false) {
-		c.Send(c.beat)
+		c.sendOp(c.beatOp, c.beat)
 	}
 	c.mu.Lock()
 	if !c.closed {
