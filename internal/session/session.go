@@ -31,7 +31,14 @@ type Sub struct {
 	ID     string        // the dialect's subscription id
 	Tag    uint32        // passed to the renderer with each event
 	Filter filter.Filter // which events of the org it wants
-	from   uint64        // first event id it wants
+	// Match, if set, must accept an event too: a dialect's filters that
+	// Filter cannot express. Take, if set, receives the wanted events
+	// instead of the connection's queue (conflation). Both are called with
+	// the session's lock held, from the dispatch or catch-up goroutine,
+	// and must neither block nor call back into the session.
+	Match func(*herald.Event) bool
+	Take  func(*herald.Event)
+	from  uint64 // first event id it wants
 }
 
 // Config wires a session to its node.
@@ -200,9 +207,14 @@ func (s *Session) Deliver(events []*herald.Event) {
 // matchLocked appends a message for every subscription e is for.
 func (s *Session) matchLocked(e *herald.Event, msgs []wsconn.Message) []wsconn.Message {
 	for _, x := range s.subs {
-		if e.ID >= x.from && x.Filter.Match(e) {
-			msgs = append(msgs, wsconn.Message{Event: e, Tag: x.Tag})
+		if e.ID < x.from || !x.Filter.Match(e) || (x.Match != nil && !x.Match(e)) {
+			continue
 		}
+		if x.Take != nil {
+			x.Take(e)
+			continue
+		}
+		msgs = append(msgs, wsconn.Message{Event: e, Tag: x.Tag})
 	}
 	return msgs
 }
