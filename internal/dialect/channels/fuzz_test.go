@@ -1,0 +1,252 @@
+package channels
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/herald-gw/herald"
+)
+
+var testTime = time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// messageSeeds are client messages as the doc's clients send them, and
+// broken ones.
+var messageSeeds = []string{
+	`{"type":"auth","token":"jwt-token"}`,
+	`{"type":"subscribe","channel":"telemetry","device_id":1}`,
+	`{"type":"subscribe","channel":"alerts","severity":["critical","warning"]}`,
+	`{"type": "subscribe", "channel": "alerts", "filters": {"severity": ["critical", "warning"], "device_id": 1}}`,
+	`{"type":"subscribe","channel":"devices","filters":{"device_id":[1,2,3],"status_types":["online","offline","warning"]}}`,
+	`{"type":"subscribe","channel":"system","filters":{"metrics":["cpu_usage"],"frequency":"30s"},"last_event_id":"17"}`,
+	`{"type":"subscribe","channel":"telemetry","device_id":1,"filters":{"metrics":["temperature","humidity"],"frequency":"real-time"}}`,
+	`{"type":"unsubscribe","channel":"telemetry","device_id":1}`,
+	`{"type":"subscribe_device","device_id":"7"}`,
+	`{"type":"ping","timestamp":"2024-01-01T12:00:00Z"}`,
+	`{"type":"batch","messages":[{"type":"ping"},{"type":"subscribe","channel":"alerts","alert_type":"MOTION_HUMAN"}]}`,
+	`{"type":"batch","messages":[{"type":"batch","messages":[]}]}`,
+	`{"type":"subscribe","channel":"x"}`,
+	`{"type":"subscribe","channel":"alerts","frequency":0.05}`,
+	`{"type":"hello"}`,
+	`[1,2]`,
+	`{"type":`,
+}
+
+// FuzzDecode checks that Decode never panics, that what it accepts keeps
+// the promises of Message's fields and reads back the same after
+// AppendMessage, and that what it refuses is an *Error with a known code.
+func FuzzDecode(f *testing.F) {
+	for _, s := range messageSeeds {
+		f.Add([]byte(s), "")
+	}
+	f.Add([]byte(`{"type":"subscribe"}`), "alerts")
+	f.Fuzz(func(t *testing.T, data []byte, endpoint string) {
+		if endpoint != "" && !subscribableChannel(endpoint) {
+			endpoint = ""
+		}
+		m, err := DecodeFor(data, endpoint)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || !knownCode(e.Code) || e.Message == "" {
+				t.Fatalf("Decode(%q): bad error %#v", data, err)
+			}
+			if !json.Valid(AppendError(nil, e.Code, e.Message)) {
+				t.Fatalf("AppendError of %q is not JSON", e.Message)
+			}
+			return
+		}
+		checkMessage(t, m, false)
+		wire := AppendMessage(nil, m)
+		if !json.Valid(wire) {
+			t.Fatalf("AppendMessage(%s) = %s: not JSON", dump(m), wire)
+		}
+		again, err := Decode(wire)
+		if err != nil || !reflect.DeepEqual(again, m) {
+			t.Fatalf("Decode(%q) = %s\nre-encoded %s\nread back  %s, %v", data, dump(m), wire, dump(again), err)
+		}
+		if m.Type == TypeSubscribe {
+			checkJSON(t, AppendSubscribed(nil, m.Sub))
+		}
+		if m.Type == TypePing {
+			checkJSON(t, AppendPong(nil, m.Timestamp, testTime))
+		}
+	})
+}
+
+func subscribableChannel(c string) bool {
+	for _, s := range subscribable {
+		if c == s {
+			return true
+		}
+	}
+	return false
+}
+
+func knownCode(c string) bool {
+	switch c {
+	case CodeInvalidJSON, CodeInvalidMessage, CodeUnknownType, CodeInvalidField, CodeUnknownChannel, CodeBatchTooLarge:
+		return true
+	}
+	return false
+}
+
+// checkMessage fails unless m keeps the promises Message documents.
+func checkMessage(t *testing.T, m Message, inBatch bool) {
+	t.Helper()
+	if m.LastEventID != nil && m.Type != TypeSubscribe {
+		t.Fatalf("last_event_id on %s", m.Type)
+	}
+	switch m.Type {
+	case TypeAuth:
+		if m.Token == "" {
+			t.Fatal("auth without a token")
+		}
+	case TypeSubscribe, TypeUnsubscribe:
+		s := m.Sub
+		if !subscribableChannel(s.Channel) {
+			t.Fatalf("channel %q", s.Channel)
+		}
+		if s.Frequency != 0 && (s.Frequency < MinFrequency || s.Frequency > MaxFrequency) {
+			t.Fatalf("frequency %v", s.Frequency)
+		}
+		for _, list := range [][]string{s.DeviceIDs, s.Metrics, s.Severity, s.AlertTypes, s.StatusTypes} {
+			if list != nil && len(list) == 0 || len(list) > MaxFilterValues {
+				t.Fatalf("filter list of %d", len(list))
+			}
+			for _, v := range list {
+				if v == "" || !utf8.ValidString(v) {
+					t.Fatalf("filter value %q", v)
+				}
+			}
+		}
+	case TypePing:
+		if m.Timestamp != nil && !json.Valid(m.Timestamp) {
+			t.Fatalf("timestamp %q", m.Timestamp)
+		}
+	case TypeBatch:
+		if inBatch || len(m.Batch) > MaxBatch {
+			t.Fatalf("batch of %d in batch %v", len(m.Batch), inBatch)
+		}
+		for _, item := range m.Batch {
+			checkMessage(t, item, true)
+		}
+	default:
+		t.Fatalf("type %q", m.Type)
+	}
+}
+
+// FuzzScanner holds the top-level member scanner to encoding/json: it
+// accepts exactly the valid objects (nested no deeper than maxDepth),
+// yields their members in order with the same keys and values, and its
+// key comparisons agree with decoding the key and comparing strings.
+func FuzzScanner(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"a":1}`, storedAlert, storedTelemetry, storedStatus, storedOther,
+		`{"st\u0061tus":"on\"line","t":{"x":[1,{"z":"}"}]},"y":-0.5e+3,"n":null,"b":true}`,
+		"{ \"a\" : [ 1 , 2 ] ,\n\"b\":{}}", `{"a":1,}`, `{"a":01}`, `{"\ud83d\ude00":"\ud83d"}`, `{"a":"\x"}`,
+		`{"a":[[[[[[1]]]]]]}`, `{"k":"\u212a"}`,
+	} {
+		f.Add([]byte(s), "status")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, probe string) {
+		got, valid := scanAll(data)
+		want, ok := stdMembers(data)
+		if !ok {
+			if valid {
+				t.Fatalf("scanner accepts invalid %q", data)
+			}
+			return
+		}
+		if !valid {
+			if depth(data) > maxDepth {
+				return
+			}
+			t.Fatalf("scanner refuses valid %q", data)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d members, encoding/json %d", data, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].key != want[i].key || compact(got[i].value) != compact(want[i].value) {
+				t.Fatalf("%q member %d: %q, encoding/json %q", data, i, got[i], want[i])
+			}
+		}
+		m := newMembers(data)
+		for k, _, ok := m.next(); ok; k, _, ok = m.next() {
+			key := decodeKey(k)
+			for _, s := range []string{probe, key, strings.ToUpper(key), strings.ToLower(probe)} {
+				if rawEqual(k, s) != (key == s) || rawEqualFold(k, s) != strings.EqualFold(key, s) {
+					t.Fatalf("key %q vs %q: equal %v, fold %v", k, s, rawEqual(k, s), rawEqualFold(k, s))
+				}
+			}
+		}
+	})
+}
+
+func compact(s string) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		return "invalid: " + err.Error()
+	}
+	return b.String()
+}
+
+// depth is the deepest nesting of containers in data, the outer object
+// not counted.
+func depth(data []byte) int {
+	d, most, inString := 0, 0, false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			d++
+			most = max(most, d-1)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return most
+}
+
+// FuzzPush renders stored events of any shape on every channel: the text
+// is always one valid JSON object starting with its type, and Match and
+// Telemetry never fail.
+func FuzzPush(f *testing.F) {
+	for _, s := range []string{storedAlert, storedPolicyAlert, storedTelemetry, storedBareTelemetry, storedStatus, storedSystem, storedOther,
+		`{ "channel" : "telemetry", "telemetry" : { "t" : { "value" : 1 , "timestamp" : null } , "u" : [ ] } }`,
+		`{"entity":"X","title":7,"metadata":[1],"metrics":"x","telemetry":{"a":{}},"status":{"s":1}}`} {
+		f.Add([]byte(s), int64(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, number int64) {
+		stored, err := herald.DecodeEvent(9, data)
+		if err != nil {
+			return
+		}
+		for _, channel := range []string{"alerts", "telemetry", "devices", "system", "events"} {
+			e := &herald.Event{ID: stored.ID, Org: stored.Org, Channel: channel, Entity: stored.Entity,
+				EntityUUID: stored.EntityUUID, Type: stored.Type, DeviceUUID: stored.DeviceUUID,
+				TimestampMs: stored.TimestampMs, Severity: stored.Severity, Triggers: stored.Triggers, Body: stored.Body}
+			text := AppendPush(nil, e, number)
+			if !json.Valid(text) || !strings.HasPrefix(string(text), `{"type":`) {
+				t.Fatalf("push on %s of %q: %s", channel, data, text)
+			}
+			metrics := Telemetry(e)
+			text = AppendTelemetryUpdate(nil, e.ID, AppendDeviceID(nil, e.DeviceUUID, number), metrics, e.TimestampMs)
+			if !json.Valid(text) {
+				t.Fatalf("telemetry update of %q: %s", data, text)
+			}
+			s := Subscription{Channel: channel, DeviceIDs: []string{"1", e.DeviceUUID + "x"}, Metrics: []string{"temperature"},
+				Severity: []string{"critical"}, AlertTypes: []string{"MOTION_HUMAN"}, StatusTypes: []string{"online"}}
+			s.Match(e, number)
+		}
+	})
+}
