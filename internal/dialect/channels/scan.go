@@ -141,6 +141,12 @@ func skipSpace(b []byte, i int) int {
 // at b[i].
 func skipString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); i++ {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, true
@@ -170,6 +176,14 @@ func skipString(b []byte, i int) (int, bool) {
 	}
 	return 0, false
 }
+
+// plain marks the bytes that stand for themselves inside a JSON string.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func hexValue(c byte) rune {
 	switch {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
 )
@@ -38,7 +39,7 @@ func Telemetry(e *herald.Event) []Metric {
 
 // decodeKey returns the string a JSON string's raw content stands for.
 func decodeKey(raw []byte) string {
-	if !hasBackslash(raw) {
+	if !hasBackslash(raw) && utf8.Valid(raw) {
 		return string(raw)
 	}
 	var b strings.Builder
