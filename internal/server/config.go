@@ -15,6 +15,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/auth"
 )
 
 // Config is herald serve's configuration. Each field's comment gives its
@@ -42,9 +43,45 @@ type RetentionConfig struct {
 	MaxBytes int64         `koanf:"max_bytes"` // 0 = unlimited
 }
 
-// AuthConfig holds authentication settings.
+// AuthConfig holds authentication settings. The JWT settings are
+// optional: with none of them set, token auth is off.
 type AuthConfig struct {
-	JWTSecret string `koanf:"jwt_secret"` // HS256 secret for tokens (later dialects)
+	JWTSecret    string `koanf:"jwt_secret"`     // HS256 secret, at least 32 bytes; default none
+	JWTPublicKey string `koanf:"jwt_public_key"` // PEM text or file of RSA/EC/Ed25519 public keys; default none
+	JWKSURL      string `koanf:"jwks_url"`       // JWKS endpoint, keys selected by kid; default none
+	// JWTAlgorithms are the allowed algs; default HS256 with a secret,
+	// plus RS256 and ES256 with a public key or JWKS. "none" is refused.
+	JWTAlgorithms []string `koanf:"jwt_algorithms"`
+	JWTIssuer     string   `koanf:"jwt_issuer"`   // if set, tokens' iss must equal it
+	JWTAudience   string   `koanf:"jwt_audience"` // if set, tokens' aud must contain it
+}
+
+// JWTEnabled reports whether any JWT key is configured.
+func (a AuthConfig) JWTEnabled() bool {
+	return a.JWTSecret != "" || a.JWTPublicKey != "" || a.JWKSURL != ""
+}
+
+// JWT returns the settings of the token verifier (auth.NewVerifier).
+func (a AuthConfig) JWT() auth.JWTConfig {
+	return auth.JWTConfig{
+		Secret:     a.JWTSecret,
+		PublicKey:  a.JWTPublicKey,
+		JWKSURL:    a.JWKSURL,
+		Algorithms: slices.Clone(a.JWTAlgorithms),
+		Issuer:     a.JWTIssuer,
+		Audience:   a.JWTAudience,
+	}
+}
+
+// validate checks the JWT settings when any is given.
+func (a AuthConfig) validate() error {
+	if !a.JWTEnabled() && len(a.JWTAlgorithms) == 0 && a.JWTIssuer == "" && a.JWTAudience == "" {
+		return nil
+	}
+	if err := a.JWT().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
 }
 
 // LimitsConfig bounds inputs and queues.
@@ -189,6 +226,9 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		return fmt.Errorf("config: log_level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if err := c.Auth.validate(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, o := range c.Orgs {
