@@ -16,5 +16,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newBenchCommand())
+	root.AddCommand(newTokenCommand())
 	return root
 }
