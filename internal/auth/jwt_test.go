@@ -430,3 +430,31 @@ func TestNewVerifierErrors(t *testing.T) {
 		t.Fatal("nil registry accepted")
 	}
 }
+
+// One Verifier serves every connection at once.
+func TestVerifyConcurrent(t *testing.T) {
+	ec := testECKeys()
+	jwks := newJWKSServer(t, ecJWK(t, ec[0], "k1", "ES256"))
+	v := newTestVerifier(t, JWTConfig{Secret: testSecret, JWKSURL: jwks.URL}, newRegistry(testOrg))
+	tokens := []string{
+		sign(t, jwt.SigningMethodHS256, []byte(testSecret), "", claims(nil)),
+		sign(t, jwt.SigningMethodES256, ec[0], "k1", claims(nil)),
+		sign(t, jwt.SigningMethodES256, ec[0], "", claims(nil)),
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*len(tokens))
+	for range 8 {
+		for _, token := range tokens {
+			wg.Go(func() {
+				if _, _, err := v.Verify(context.Background(), token); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
