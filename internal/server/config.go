@@ -86,18 +86,19 @@ func (a AuthConfig) validate() error {
 
 // LimitsConfig bounds inputs and queues.
 type LimitsConfig struct {
-	MaxBodyBytes     int64         `koanf:"max_body_bytes"`     // ingest body; default 4 MiB
-	MaxBatch         int           `koanf:"max_batch"`          // events per ingest request; default 1000
-	MaxFrameBytes    int           `koanf:"max_frame_bytes"`    // inbound WebSocket message; default 80 KiB
-	QueueMessages    int           `koanf:"queue_messages"`     // per-connection queue; default 4096
-	QueueBytes       int           `koanf:"queue_bytes"`        // per-connection queue; default 4 MiB
-	WriteTimeout     time.Duration `koanf:"write_timeout"`      // default 10s
-	HeartBeat        time.Duration `koanf:"heart_beat"`         // STOMP heart-beat offered; default 10s
-	MaxPendingAcks   int           `koanf:"max_pending_acks"`   // STOMP client ack modes; default 10000
-	MaxSubscriptions int           `koanf:"max_subscriptions"`  // per connection; default 100
-	StompHeaderBytes int           `koanf:"stomp_header_bytes"` // default 8 KiB
-	StompBodyBytes   int           `koanf:"stomp_body_bytes"`   // default 64 KiB
-	StompHeaderLines int           `koanf:"stomp_header_lines"` // default 64
+	MaxBodyBytes     int64          `koanf:"max_body_bytes"`     // ingest body; default 4 MiB
+	MaxBatch         int            `koanf:"max_batch"`          // events per ingest request; default 1000
+	MaxFrameBytes    int            `koanf:"max_frame_bytes"`    // inbound WebSocket message; default 80 KiB
+	QueueMessages    int            `koanf:"queue_messages"`     // per-connection queue; default 4096
+	QueueBytes       int            `koanf:"queue_bytes"`        // per-connection queue; default 4 MiB
+	WriteTimeout     time.Duration  `koanf:"write_timeout"`      // default 10s
+	HeartBeat        time.Duration  `koanf:"heart_beat"`         // STOMP heart-beat offered; default 10s
+	MaxPendingAcks   int            `koanf:"max_pending_acks"`   // STOMP client ack modes; default 10000
+	MaxSubscriptions int            `koanf:"max_subscriptions"`  // per connection; default 100
+	StompHeaderBytes int            `koanf:"stomp_header_bytes"` // default 8 KiB
+	StompBodyBytes   int            `koanf:"stomp_body_bytes"`   // default 64 KiB
+	StompHeaderLines int            `koanf:"stomp_header_lines"` // default 64
+	Channels         ChannelsLimits `koanf:"channels"`           // the channels dialect
 }
 
 // OrgConfig declares an org and what belongs to it; applied at every start.
@@ -203,6 +204,7 @@ func (c *Config) ApplyDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	c.Limits.Channels.applyDefaults()
 	for i := range c.Orgs {
 		for j := range c.Orgs[i].APIKeys {
 			if len(c.Orgs[i].APIKeys[j].Scopes) == 0 {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-gw/herald"
@@ -38,6 +39,15 @@ type Server struct {
 	bootstrap Bootstrap
 	gauges    session.Gauges
 	stomp     *session.STOMPConfig // shared by the STOMP connections
+
+	channels     *session.ChannelsConfig // shared by the channels connections
+	channelConns atomic.Int64
+	tokens       *auth.Verifier // nil when no JWT key is configured
+	users        *userLimits
+	devices      *deviceNumbers
+	statusMu     sync.Mutex
+	statusAt     time.Time     // guarded by statusMu: the previous system status reading
+	statusCPU    time.Duration // guarded by statusMu
 
 	mu      sync.Mutex
 	conns   map[*wsconn.Conn]struct{} // guarded by mu
@@ -85,6 +95,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	stompCfg := s.stompConfig()
 	s.stomp = &stompCfg
+	s.users, s.devices = newUserLimits(cfg.Limits.Channels), newDeviceNumbers(eng)
+	var tokens session.TokenVerifier // stays a nil interface without keys
+	if cfg.Auth.JWTEnabled() {
+		if s.tokens, err = auth.NewVerifier(ctx, cfg.Auth.JWT(), eng); err != nil {
+			ln.Close()
+			eng.Close()
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		tokens = s.tokens
+	}
+	s.channels = s.channelsConfig(tokens)
 	s.api = &api.API{
 		Log: eng, State: eng, Registry: eng, Keys: auth.Keys{Registry: eng}, Logger: logger,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch},
@@ -102,6 +123,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.api.Register(mux)
 	mux.HandleFunc("GET /websocket", s.serveSTOMP)
 	mux.HandleFunc("GET /websocket/", s.serveSTOMP)
+	mux.HandleFunc("GET /ws", s.serveChannels)
+	mux.HandleFunc("GET /ws/", s.serveChannels)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	return s, nil
 }
@@ -166,6 +189,9 @@ func (s *Server) shutdown() {
 	s.http.Shutdown(shutdownCtx)
 	for c := range conns {
 		c.Close()
+	}
+	if s.tokens != nil {
+		s.tokens.Close()
 	}
 	if err := s.engine.Close(); err != nil {
 		s.logger.Error("engine close", "err", err)

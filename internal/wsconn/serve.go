@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -11,7 +12,9 @@ import (
 // goroutine of its own, and returns at once. When reading fails (the peer
 // closed or broke the protocol, a read deadline passed, the connection was
 // closed), fn is called once more with that error and nil data. Reading
-// stops after that call or after fn returns false.
+// stops after that call or after fn returns false, except that after
+// ErrMessageTooLarge (the message was skipped) it goes on if fn returns
+// true.
 //
 // An idle connection holds no reader goroutine and no read buffer: after
 // each message, if nothing more is waiting on the socket, the goroutine
@@ -36,7 +39,7 @@ func (c *Conn) Serve(fn func(data []byte, err error) bool) {
 func (c *Conn) readLoop() {
 	for {
 		data, err := c.ReadMessage()
-		if !c.onRead(data, err) || err != nil {
+		if !c.onRead(data, err) || (err != nil && !errors.Is(err, ErrMessageTooLarge)) {
 			c.releaseReader()
 			return
 		}

@@ -66,7 +66,11 @@ func decodeObject(obj object, endpointChannel string, inBatch bool) (Message, *E
 	var err *Error
 	switch typ {
 	case TypeAuth:
-		m.Token, err = nonEmptyString(obj, "token")
+		if raw, ok := obj.get("token"); !ok || string(raw) == "null" || string(raw) == `""` {
+			err = errorf(CodeMissingToken, `auth needs a token: {"type":"auth","token":"<JWT>"}`)
+		} else {
+			m.Token, err = nonEmptyString(obj, "token")
+		}
 	case TypeSubscribe, TypeUnsubscribe:
 		m.Sub, m.LastEventID, err = decodeSubscription(obj, "", endpointChannel)
 	case "subscribe_device", "unsubscribe_device":

@@ -76,6 +76,7 @@ const (
 	CodeInvalidField   = "invalid_field"   // a field of the wrong JSON type or value
 	CodeUnknownChannel = "unknown_channel" // a "channel" that is not one of the four
 	CodeBatchTooLarge  = "batch_too_large" // more than MaxBatch messages
+	CodeMissingToken   = "missing_token"   // an auth message without a token
 )
 
 // Error is a refused client message. Code is one of the Code constants;
