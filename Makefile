@@ -23,8 +23,16 @@ e2e:
 # Run each fuzz target for FUZZTIME (the seed corpora run in `make test`).
 FUZZTIME ?= 60s
 fuzz:
-	go test -run=^$$ -fuzz=FuzzParser -fuzztime=$(FUZZTIME) ./internal/dialect/stomp/
-	go test -run=^$$ -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/ingest/
+	go test -run=^$$ -fuzz='^FuzzParser$$' -fuzztime=$(FUZZTIME) ./internal/dialect/stomp/
+	go test -run=^$$ -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/ingest/
+	go test -run=^$$ -fuzz='^FuzzParseFastPath$$' -fuzztime=$(FUZZTIME) ./internal/ingest/
+	go test -run=^$$ -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) .
+	go test -run=^$$ -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
+	go test -run=^$$ -fuzz='^FuzzScanner$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
+	go test -run=^$$ -fuzz='^FuzzPush$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
+	go test -run=^$$ -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth/
+	go test -run=^$$ -fuzz='^FuzzStream$$' -fuzztime=$(FUZZTIME) ./internal/bench/
+	go test -run=^$$ -fuzz='^FuzzScanFrame$$' -fuzztime=$(FUZZTIME) ./internal/bench/
 
 bench:
 	go test -run=^$$ -bench=. -benchmem ./internal/session/ ./internal/engine/

@@ -89,7 +89,7 @@ func subscribableChannel(c string) bool {
 
 func knownCode(c string) bool {
 	switch c {
-	case CodeInvalidJSON, CodeInvalidMessage, CodeUnknownType, CodeInvalidField, CodeUnknownChannel, CodeBatchTooLarge:
+	case CodeInvalidJSON, CodeInvalidMessage, CodeUnknownType, CodeInvalidField, CodeUnknownChannel, CodeBatchTooLarge, CodeMissingToken:
 		return true
 	}
 	return false
