@@ -435,8 +435,7 @@ func (s *chanSub) startStatus() {
 	if period <= 0 {
 		period = s.c.cfg.SystemInterval
 	}
-	var tick func()
-	tick = func() {
+	tick := func() {
 		if s.gone.Load() {
 			return
 		}
