@@ -40,22 +40,24 @@ func (f *Filter) Empty() bool {
 
 // Match reports whether e passes f.
 func (f *Filter) Match(e *herald.Event) bool {
-	if !oneOf(f.Entities, e.Entity) || !oneOf(f.Types, e.Type) ||
-		!oneOf(f.Devices, e.DeviceUUID) || !oneOf(f.Channels, e.Channel) {
+	if !OneOf(f.Entities, e.Entity) || !OneOf(f.Types, e.Type) ||
+		!OneOf(f.Devices, e.DeviceUUID) || !OneOf(f.Channels, e.Channel) {
 		return false
 	}
 	if len(f.Triggers) == 0 {
 		return true
 	}
 	for _, t := range e.Triggers {
-		if oneOf(f.Triggers, t) {
+		if OneOf(f.Triggers, t) {
 			return true
 		}
 	}
 	return false
 }
 
-func oneOf(list []string, v string) bool {
+// OneOf reports whether v is in list, ignoring case; an empty list holds
+// everything. It allocates nothing.
+func OneOf(list []string, v string) bool {
 	if len(list) == 0 {
 		return true
 	}

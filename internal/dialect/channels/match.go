@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/filter"
 )
 
 // Match reports whether e is for s. It runs once per subscription per
@@ -31,7 +32,7 @@ func (s *Subscription) Match(e *herald.Event, deviceNumber int64) bool {
 	if len(s.DeviceIDs) > 0 && !s.matchDevice(e.DeviceUUID, deviceNumber) {
 		return false
 	}
-	if len(s.Severity) > 0 && (e.Severity == "" || !oneOf(s.Severity, e.Severity)) {
+	if len(s.Severity) > 0 && (e.Severity == "" || !filter.OneOf(s.Severity, e.Severity)) {
 		return false
 	}
 	if len(s.AlertTypes) > 0 && !s.matchAlertType(e) {
@@ -68,25 +69,11 @@ func (s *Subscription) matchDevice(uuid string, number int64) bool {
 
 func (s *Subscription) matchAlertType(e *herald.Event) bool {
 	for _, t := range e.Triggers {
-		if oneOf(s.AlertTypes, t) {
+		if filter.OneOf(s.AlertTypes, t) {
 			return true
 		}
 	}
 	return matchString(s.AlertTypes, e.Body, "alert_type")
-}
-
-// oneOf reports whether v is in list, ignoring case; an empty list holds
-// everything.
-func oneOf(list []string, v string) bool {
-	if len(list) == 0 {
-		return true
-	}
-	for _, item := range list {
-		if strings.EqualFold(item, v) {
-			return true
-		}
-	}
-	return false
 }
 
 // matchString reports whether Body's top-level member key is a string

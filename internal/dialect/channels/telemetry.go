@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/filter"
 )
 
 // Metric is one metric of a telemetry event.
@@ -107,7 +108,7 @@ func AppendSystemStatus(dst []byte, s SystemStatus, metrics []string) []byte {
 	dst = append(dst, `{"type":"system_status_update","channel":"system","metrics":{`...)
 	first := true
 	for i, name := range systemMetrics {
-		if !oneOf(metrics, name) {
+		if !filter.OneOf(metrics, name) {
 			continue
 		}
 		if !first {
