@@ -157,8 +157,12 @@ func (u *userLimits) admit(p herald.Principal) (func(), string, string) {
 type deviceNumbers struct {
 	reg     herald.Registry
 	mu      sync.RWMutex
-	numbers map[string]deviceNumber // guarded by mu; key org + "\x00" + uuid
+	numbers map[deviceKey]deviceNumber // guarded by mu
 }
+
+// deviceKey is a struct, not a joined string, so that a lookup on the
+// delivery path allocates nothing.
+type deviceKey struct{ org, uuid string }
 
 type deviceNumber struct {
 	n  int64
@@ -166,14 +170,14 @@ type deviceNumber struct {
 }
 
 func newDeviceNumbers(reg herald.Registry) *deviceNumbers {
-	return &deviceNumbers{reg: reg, numbers: make(map[string]deviceNumber)}
+	return &deviceNumbers{reg: reg, numbers: make(map[deviceKey]deviceNumber)}
 }
 
 func (d *deviceNumbers) number(org, uuid string) int64 {
 	if uuid == "" {
 		return 0
 	}
-	key := org + "\x00" + uuid
+	key := deviceKey{org, uuid}
 	d.mu.RLock()
 	got, ok := d.numbers[key]
 	d.mu.RUnlock()

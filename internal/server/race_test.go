@@ -1,0 +1,7 @@
+//go:build race
+
+package server
+
+// raceEnabled: the race detector allocates on its own, so allocation
+// budgets are checked only without it.
+const raceEnabled = true
