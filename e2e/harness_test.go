@@ -7,9 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/herald-gw/herald/internal/server"
+	"github.com/herald-gw/herald/internal/server/servertest"
 )
 
 // Fixed tenants of the tests.
@@ -61,24 +60,7 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg server.Config) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("HERALD_TEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	srv, err := server.New(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
-	})
+	srv := servertest.Start(t, cfg)
 	ts := &testServer{t: t, srv: srv, base: "http://" + srv.Addr()}
 	ts.waitHealthy()
 	return ts

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herald-gw/herald/internal/server"
+	"github.com/herald-gw/herald/internal/server/servertest"
 )
 
 const (
@@ -40,31 +39,12 @@ func startBaseline(t *testing.T) string {
 // startHerald runs a real herald server in-process with one org and key.
 func startHerald(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg := server.Config{
+	return servertest.Start(t, server.Config{
 		Listen:  "127.0.0.1:0",
 		DataDir: t.TempDir(),
 		Orgs: []server.OrgConfig{{UUID: testOrg, Name: "acme",
 			APIKeys: []server.APIKeyConfig{{Key: testKey, Scopes: []string{"subscribe", "publish"}}}}},
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("HERALD_TEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	srv, err := server.New(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
-	})
-	return srv.Addr()
+	}).Addr()
 }
 
 // smallRun is a short run of 50 connections; the org is learned with
