@@ -5,10 +5,12 @@ import "context"
 // EventLog is the durable, ordered log of every event of every org.
 // Ids are log sequences: dense per log, increasing, never reused.
 type EventLog interface {
-	// Append stores records, all of one org, atomically: all or none.
-	// It returns only once they are durable, with their ids in order.
-	// A record whose Key was already stored within the dedupe window is
-	// not stored again; its id is the original one.
+	// Append stores records, all of one org, in order. It returns only
+	// once every one is durable, with their ids in order. It is not
+	// all-or-none: when it fails, some of the records may be stored, and a
+	// retry with the same Keys stores none of them twice. A record whose
+	// Key was already stored within the dedupe window is not stored again;
+	// its id is the original one.
 	Append(ctx context.Context, records []Record) ([]uint64, error)
 
 	// Replay calls fn, in order, for every stored event of org with
@@ -60,6 +62,11 @@ type Registry interface {
 	PutDevice(ctx context.Context, device Device) error
 	Device(ctx context.Context, org, uuid string) (Device, error)
 	Devices(ctx context.Context, org string) ([]Device, error)
+	// WatchDevices calls fn, from one goroutine, with every stored device
+	// of every org, then with each device as it is put, until ctx is done;
+	// it returns ctx.Err() then. ready, if not nil, is called once, after
+	// the devices stored when the watch began were passed to fn.
+	WatchDevices(ctx context.Context, fn func(Device), ready func()) error
 
 	// Setting and PutSetting keep small named values of the installation
 	// (for example that the first-start bootstrap has run).

@@ -57,14 +57,21 @@ type Record struct {
 	Data       []byte
 }
 
-// Renderings indexes Event's cache of wire encodings, one slot per dialect.
-const (
-	RenderSTOMP = iota
-	RenderChannels
-	RenderESS
-	RenderStreams
-	numRenderings
-)
+// maxRenderings bounds the wire encodings an Event caches.
+const maxRenderings = 8
+
+var renderings atomic.Int32
+
+// NewRendering reserves a slot in every Event's cache of wire encodings,
+// for one dialect's shared encoding of an event. Dialects call it once,
+// when their package is initialized; it panics past maxRenderings.
+func NewRendering() int {
+	n := int(renderings.Add(1)) - 1
+	if n >= maxRenderings {
+		panic("herald: more than 8 renderings registered")
+	}
+	return n
+}
 
 // Event is one stored event, decoded once per node and then shared,
 // read-only, by every session it is delivered to.
@@ -82,10 +89,10 @@ type Event struct {
 	// Body is the canonical flat JSON object with "id" first. Never modify it.
 	Body []byte
 
-	rendered [numRenderings]atomic.Pointer[[]byte]
+	rendered [maxRenderings]atomic.Pointer[[]byte]
 }
 
-// Rendered returns the cached encoding of e for a dialect, computing it
+// Rendered returns the cached encoding of e in slot (from NewRendering), computing it
 // with render on first use. Concurrent first uses may both render; one
 // result wins and both are equal, so callers never lock.
 func (e *Event) Rendered(slot int, render func(*Event) []byte) []byte {

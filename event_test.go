@@ -46,12 +46,14 @@ func TestDecodeEventTolerant(t *testing.T) {
 	}
 }
 
+var testRendering = NewRendering()
+
 func TestRenderedCachesOnce(t *testing.T) {
 	e := &Event{ID: 1}
 	calls := 0
 	render := func(*Event) []byte { calls++; return []byte("x") }
 	for range 3 {
-		if string(e.Rendered(RenderSTOMP, render)) != "x" {
+		if string(e.Rendered(testRendering, render)) != "x" {
 			t.Fatal("wrong rendering")
 		}
 	}
