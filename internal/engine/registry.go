@@ -218,3 +218,40 @@ func isHex(s string) bool {
 	}
 	return true
 }
+
+// WatchDevices passes every stored device, then each one put later, to fn
+// (see herald.Registry). It follows the devices bucket through one KV
+// watcher; a value that cannot be decoded is logged and skipped.
+func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready func()) error {
+	watcher, err := e.devices.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return engineError("watch devices", err)
+	}
+	defer watcher.Stop()
+	for {
+		select {
+		case entry, ok := <-watcher.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return herald.Errorf(herald.EUNAVAILABLE, "engine: watch devices: watcher closed")
+			}
+			if entry == nil {
+				if ready != nil {
+					ready()
+					ready = nil
+				}
+				continue
+			}
+			var device herald.Device
+			if err := json.Unmarshal(entry.Value(), &device); err != nil {
+				e.cfg.Logger.Warn("stored device is unreadable", "key", entry.Key(), "err", err)
+				continue
+			}
+			fn(device)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
