@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"strconv"
@@ -13,8 +12,6 @@ import (
 	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/api"
 	"github.com/herald-gw/herald/internal/dialect/channels"
-	"github.com/herald-gw/herald/internal/session"
-	"github.com/herald-gw/herald/internal/wsconn"
 )
 
 // ChannelsLimits bound the channels dialect (Valtronics). The defaults
@@ -49,12 +46,12 @@ func (l *ChannelsLimits) applyDefaults() {
 }
 
 // channelsConfig builds the dialect's shared config.
-func (s *Server) channelsConfig(tokens session.TokenVerifier) *session.ChannelsConfig {
+func (s *Server) channelsConfig(tokens channels.TokenVerifier) *channels.Config {
 	l := s.cfg.Limits.Channels
-	cfg := session.ChannelsConfig{
-		Log: s.engine, Hub: s.hub, Logger: s.logger, Gauges: &s.gauges,
+	cfg := channels.Config{
+		Node:              s.node,
 		Tokens:            tokens,
-		DeviceNumber:      s.devices.number,
+		Devices:           s.devices,
 		Status:            s.systemStatus,
 		Admit:             s.users.admit,
 		AuthTimeout:       l.AuthTimeout,
@@ -81,18 +78,14 @@ func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 	}
 	opts := s.connOptions()
 	opts.MaxMessageBytes = s.cfg.Limits.Channels.MaxMessageBytes
-	conn, _, err := wsconn.Upgrade(w, r, nil, opts)
-	if err != nil {
-		return // the upgrader has answered the client
-	}
-	if !s.track(conn) {
-		conn.Close()
+	conn, ended, ok := s.upgrade(w, r, nil, opts)
+	if !ok {
 		return
 	}
 	s.channelConns.Add(1)
-	session.ServeChannels(conn, s.channels, channel, func() {
+	channels.Serve(conn, s.channels, channel, func() {
 		s.channelConns.Add(-1)
-		s.untrack(conn)
+		ended()
 	})
 }
 
@@ -150,53 +143,6 @@ func (u *userLimits) admit(p herald.Principal) (func(), string, string) {
 			}
 		})
 	}, "", ""
-}
-
-// deviceNumbers caches registered devices' numeric ids for the delivery
-// path; an entry is looked up again after a minute.
-type deviceNumbers struct {
-	reg     herald.Registry
-	mu      sync.RWMutex
-	numbers map[deviceKey]deviceNumber // guarded by mu
-}
-
-// deviceKey is a struct, not a joined string, so that a lookup on the
-// delivery path allocates nothing.
-type deviceKey struct{ org, uuid string }
-
-type deviceNumber struct {
-	n  int64
-	at time.Time
-}
-
-func newDeviceNumbers(reg herald.Registry) *deviceNumbers {
-	return &deviceNumbers{reg: reg, numbers: make(map[deviceKey]deviceNumber)}
-}
-
-func (d *deviceNumbers) number(org, uuid string) int64 {
-	if uuid == "" {
-		return 0
-	}
-	key := deviceKey{org, uuid}
-	d.mu.RLock()
-	got, ok := d.numbers[key]
-	d.mu.RUnlock()
-	if ok && time.Since(got.at) < time.Minute {
-		return got.n
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	dev, err := d.reg.Device(ctx, org, uuid)
-	if err != nil && herald.ErrorCode(err) != herald.ENOTFOUND {
-		return got.n // keep what we had while the registry is unavailable
-	}
-	d.mu.Lock()
-	if len(d.numbers) > 100_000 {
-		clear(d.numbers) // bounded: a fleet's worth of devices
-	}
-	d.numbers[key] = deviceNumber{n: dev.Number, at: time.Now()}
-	d.mu.Unlock()
-	return dev.Number
 }
 
 // systemStatus is herald's own status for the system channel: CPU use of

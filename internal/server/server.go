@@ -16,6 +16,8 @@ import (
 	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/api"
 	"github.com/herald-gw/herald/internal/auth"
+	"github.com/herald-gw/herald/internal/devices"
+	"github.com/herald-gw/herald/internal/dialect/channels"
 	"github.com/herald-gw/herald/internal/dialect/stomp"
 	"github.com/herald-gw/herald/internal/engine"
 	"github.com/herald-gw/herald/internal/hub"
@@ -38,13 +40,14 @@ type Server struct {
 	listener  net.Listener
 	bootstrap Bootstrap
 	gauges    session.Gauges
-	stomp     *session.STOMPConfig // shared by the STOMP connections
+	node      *session.Node // shared by every session of the node
+	stomp     *stomp.Config // shared by the STOMP connections
 
-	channels     *session.ChannelsConfig // shared by the channels connections
+	channels     *channels.Config // shared by the channels connections
 	channelConns atomic.Int64
 	tokens       *auth.Verifier // nil when no JWT key is configured
 	users        *userLimits
-	devices      *deviceNumbers
+	devices      *devices.Directory
 	statusMu     sync.Mutex
 	statusAt     time.Time     // guarded by statusMu: the previous system status reading
 	statusCPU    time.Duration // guarded by statusMu
@@ -93,10 +96,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		cfg: cfg, logger: logger, engine: eng, hub: hub.New(head), listener: ln, bootstrap: boot,
 		conns: make(map[*wsconn.Conn]struct{}),
 	}
+	node := session.Node{
+		Log: eng, Hub: s.hub, Logger: logger, Gauges: &s.gauges,
+		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
+	}.WithDefaults()
+	s.node = &node
 	stompCfg := s.stompConfig()
 	s.stomp = &stompCfg
-	s.users, s.devices = newUserLimits(cfg.Limits.Channels), newDeviceNumbers(eng)
-	var tokens session.TokenVerifier // stays a nil interface without keys
+	s.users, s.devices = newUserLimits(cfg.Limits.Channels), devices.New()
+	var tokens channels.TokenVerifier // stays a nil interface without keys
 	if cfg.Auth.JWTEnabled() {
 		if s.tokens, err = auth.NewVerifier(ctx, cfg.Auth.JWT(), eng); err != nil {
 			ln.Close()
@@ -121,10 +129,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	mux := http.NewServeMux()
 	s.api.Register(mux)
-	mux.HandleFunc("GET /websocket", s.serveSTOMP)
-	mux.HandleFunc("GET /websocket/", s.serveSTOMP)
-	mux.HandleFunc("GET /ws", s.serveChannels)
-	mux.HandleFunc("GET /ws/", s.serveChannels)
+	for _, d := range s.dialects() {
+		for _, path := range d.paths {
+			mux.HandleFunc("GET "+path, d.serve)
+		}
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	return s, nil
 }
@@ -154,6 +163,24 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		})
 	}()
+	// The device directory serves the delivery path from memory; connections
+	// are served once it holds what the registry had (or after a pause, if
+	// the engine is slow to answer: it fills in as the watch goes on).
+	devicesReady := make(chan struct{})
+	directoryDone := make(chan struct{})
+	go func() {
+		defer close(directoryDone)
+		s.devices.Follow(ctx, s.engine, func() { close(devicesReady) }, func(err error) {
+			s.logger.Warn("device watch failed; retrying", "err", err)
+		})
+	}()
+	defer func() { <-directoryDone }()
+	select {
+	case <-devicesReady:
+	case <-time.After(10 * time.Second):
+		s.logger.Warn("the device directory is not loaded yet; devices may show without their numbers for a while")
+	case <-ctx.Done():
+	}
 	dispatched := make(chan struct{})
 	go func() {
 		defer close(dispatched)
@@ -186,7 +213,9 @@ func (s *Server) shutdown() {
 	s.mu.Unlock()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s.http.Shutdown(shutdownCtx)
+	if err := s.http.Shutdown(shutdownCtx); err != nil {
+		s.logger.Warn("HTTP shutdown did not finish in time; closing what is left", "err", err)
+	}
 	for c := range conns {
 		c.Close()
 	}
@@ -222,12 +251,12 @@ func (s *Server) connOptions() wsconn.Options {
 		QueueBytes: l.QueueBytes, WriteTimeout: l.WriteTimeout}
 }
 
-func (s *Server) stompConfig() session.STOMPConfig {
+func (s *Server) stompConfig() stomp.Config {
 	l := s.cfg.Limits
-	return session.STOMPConfig{
-		Log: s.engine, Hub: s.hub, Logger: s.logger,
+	return stomp.Config{
+		Node:      s.node,
 		Limits:    stomp.Limits{MaxHeaderLines: l.StompHeaderLines, MaxHeaderBytes: l.StompHeaderBytes, MaxBodyBytes: l.StompBodyBytes},
-		HeartBeat: l.HeartBeat, MaxPendingAcks: l.MaxPendingAcks, MaxSubscriptions: l.MaxSubscriptions,
-		ServerName: "herald/" + Version, Gauges: &s.gauges,
+		HeartBeat: l.HeartBeat, MaxPendingAcks: l.MaxPendingAcks,
+		ServerName: "herald/" + Version,
 	}.WithDefaults()
 }

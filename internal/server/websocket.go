@@ -5,12 +5,41 @@ import (
 
 	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/api"
-	"github.com/herald-gw/herald/internal/session"
+	"github.com/herald-gw/herald/internal/dialect/stomp"
 	"github.com/herald-gw/herald/internal/wsconn"
 )
 
-// stompProtocols are the WebSocket sub-protocols of STOMP, preferred first.
-var stompProtocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
+// dialect is one wire dialect the node serves: its GET paths and the
+// handler that authenticates, upgrades and hands the connection to the
+// dialect's package. Adding a dialect is its package and one line in
+// dialects.
+type dialect struct {
+	name  string
+	paths []string
+	serve http.HandlerFunc
+}
+
+func (s *Server) dialects() []dialect {
+	return []dialect{
+		{"stomp", []string{"/websocket", "/websocket/"}, s.serveSTOMP},
+		{"channels", []string{"/ws", "/ws/"}, s.serveChannels},
+	}
+}
+
+// upgrade completes the WebSocket handshake and tracks the connection
+// until the returned ended runs; ok is false if the handshake failed (the
+// upgrader has answered) or the server is shutting down.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, protocols []string, opts wsconn.Options) (conn *wsconn.Conn, ended func(), ok bool) {
+	conn, _, err := wsconn.Upgrade(w, r, protocols, opts)
+	if err != nil {
+		return nil, nil, false
+	}
+	if !s.track(conn) {
+		conn.Close()
+		return nil, nil, false
+	}
+	return conn, func() { s.untrack(conn) }, true
+}
 
 // serveSTOMP is GET /websocket: API-key auth before the upgrade (401/403
 // as HTTP responses), then a STOMP session.
@@ -34,17 +63,13 @@ func (s *Server) serveSTOMP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, s.logger, err)
 		return
 	}
-	conn, _, err := wsconn.Upgrade(w, r, stompProtocols, s.connOptions())
-	if err != nil {
-		return // the upgrader has answered the client
-	}
-	if !s.track(conn) {
-		conn.Close()
+	conn, ended, ok := s.upgrade(w, r, stomp.Protocols, s.connOptions())
+	if !ok {
 		return
 	}
-	// ServeSTOMP returns at once, and so does this handler: net/http keeps
-	// its per-request buffers, context and the handler's grown stack
-	// (about 25 KB together) until the handler returns, which for a
-	// WebSocket would be the connection's whole life.
-	session.ServeSTOMP(conn, p, s.stomp, func() { s.untrack(conn) })
+	// Serve returns at once, and so does this handler: net/http keeps its
+	// per-request buffers, context and the handler's grown stack (about 25
+	// KB together) until the handler returns, which for a WebSocket would
+	// be the connection's whole life.
+	stomp.Serve(conn, p, s.stomp, ended)
 }

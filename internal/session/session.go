@@ -1,13 +1,16 @@
-// Package session holds one client's session, whatever its dialect: the
-// principal's org, its subscriptions with their compiled filters, its
-// position in the log, and the queue policy that keeps it live or has it
-// catch up from the log at its own pace.
+// Package session is the driver every dialect runs on. It owns, once for
+// all of them, what a client session is: the read loop's error handling
+// and teardown (driver.go), the subscriptions (registry.go), the cursor,
+// live delivery, catch-up from the log and rejoin (catchup.go), the
+// queue-full policy, conflation (conflate.go), sessions that outlive
+// their connection (detach.go), and the node's gauges. It knows no
+// dialect: a dialect plugs in through Handler.
 package session
 
 import (
 	"context"
-	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,35 +27,67 @@ type Gauges struct {
 	Connections   atomic.Int64
 	Subscriptions atomic.Int64
 	CatchUps      atomic.Int64 // times a live session fell behind and caught up from the log
+	Detached      atomic.Int64 // sessions saved for a later connection
+	Attached      atomic.Int64 // detached sessions taken over by a connection
+}
+
+// Node is what the sessions of one herald node share. Set it up once,
+// with WithDefaults.
+type Node struct {
+	Log    herald.EventLog
+	Hub    *hub.Hub
+	Store  herald.SessionStore // detached sessions; nil: a session ends with its connection
+	Logger *slog.Logger
+	Gauges *Gauges
+	// Acked returns, without blocking, the highest event id this node
+	// knows to be acknowledged to its producer: subscriptions "from now"
+	// start after it. nil: ask the log (LastID), which waits for the
+	// engine.
+	Acked func() uint64
+	// MaxSubscriptions bounds one session's subscriptions. Default 100.
+	MaxSubscriptions int
+	// DetachWindow is how long a detached session waits for a new
+	// connection before it is forgotten. Default 30s.
+	DetachWindow time.Duration
+}
+
+// WithDefaults returns n with its zero fields set to the defaults.
+func (n Node) WithDefaults() Node {
+	if n.Logger == nil {
+		n.Logger = slog.New(slog.DiscardHandler)
+	}
+	if n.Gauges == nil {
+		n.Gauges = new(Gauges)
+	}
+	if n.MaxSubscriptions <= 0 {
+		n.MaxSubscriptions = 100
+	}
+	if n.DetachWindow <= 0 {
+		n.DetachWindow = 30 * time.Second
+	}
+	return n
 }
 
 // Sub is one subscription of a session.
 type Sub struct {
-	ID     string        // the dialect's subscription id
-	Tag    uint32        // passed to the renderer with each event
+	ID     string        // the dialect's subscription id, unique in its session
 	Filter filter.Filter // which events of the org it wants
 	// Match, if set, must accept an event too: a dialect's filters that
-	// Filter cannot express. Take, if set, receives the wanted events
-	// instead of the connection's queue (conflation). Both are called with
-	// the session's lock held, from the dispatch or catch-up goroutine,
-	// and must neither block nor call back into the session.
+	// Filter cannot express. It is called with the session's lock held,
+	// from the dispatch or catch-up goroutine; it must not block, and its
+	// cost must be bounded by the event's size.
 	Match func(*herald.Event) bool
-	Take  func(*herald.Event)
-	from  uint64 // first event id it wants
-}
+	// Value is handed to the renderer with each of the subscription's
+	// events (wsconn.Message.Sub): the dialect's own state of it. nil: the
+	// *Sub itself.
+	Value any
+	// Conflate, if set, holds the subscription's events back and sends
+	// them merged (see Conflation).
+	Conflate *Conflation
 
-// Config wires a session to its node.
-type Config struct {
-	Org    string
-	Log    herald.EventLog
-	Hub    *hub.Hub
-	Conn   *wsconn.Conn
-	Logger *slog.Logger
-	Gauges *Gauges // may be nil
-	// OnLost is called (from a catch-up goroutine) when the session cannot
-	// continue without a gap, e.g. its position fell out of the log's
-	// retention. The dialect tells its client and closes the connection.
-	OnLost func(err error)
+	from      uint64 // first event id it wants
+	slot      int    // index in the registry's list
+	conflator *conflator
 }
 
 // Session delivers the events of one org to one connection, exactly once
@@ -60,71 +95,104 @@ type Config struct {
 //
 // It is live (the hub's deliveries are queued directly) or catching up (a
 // goroutine replays the log from pos and rejoins the live path once it has
-// reached the hub's head). Lock order: hub before session: the hub
-// calls Deliver with the hub lock held, so the session never calls into
-// the hub with mu held.
+// reached the hub's head). Lock order: hub before session before
+// conflator before connection: the hub calls Deliver with the hub lock
+// held, so the session never calls into the hub with mu held.
 type Session struct {
-	cfg    Config
+	node *Node
+	conn *wsconn.Conn
+	h    Handler // set by Serve
+	// org is set once by Start, before the session registers with the hub
+	// and before any other goroutine reads it.
+	org    string
 	ctx    context.Context    // set under mu by the first catch-up; Close cancels it
 	cancel context.CancelFunc // guarded by mu
 	wg     sync.WaitGroup
 
 	mu         sync.Mutex
-	subs       []*Sub // guarded by mu
-	pos        uint64 // guarded by mu: last event id handled for every sub
-	live       bool   // guarded by mu
-	catchingUp bool   // guarded by mu: a catch-up goroutine runs
-	gen        uint64 // guarded by mu: bumped when pos moves back (resume)
-	closed     bool   // guarded by mu
+	subs       registry // guarded by mu
+	pos        uint64   // guarded by mu: last event id handled for every sub
+	live       bool     // guarded by mu
+	catchingUp bool     // guarded by mu: a catch-up goroutine runs
+	gen        uint64   // guarded by mu: bumped when pos moves back (resume)
+	started    bool     // guarded by mu: registered with the hub
+	closed     bool     // guarded by mu
+	keep       *keeper  // guarded by mu: save the session when its connection ends
 }
 
-// New registers a session with the hub; it starts live at the hub's head.
-func New(cfg Config) *Session {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Gauges == nil {
-		cfg.Gauges = new(Gauges)
-	}
-	s := &Session{cfg: cfg}
-	cfg.Hub.Register(cfg.Org, s, func(head uint64) {
+// New returns the session of conn; it delivers nothing until Start.
+func New(node *Node, conn *wsconn.Conn) *Session {
+	return &Session{node: node, conn: conn}
+}
+
+// Conn returns the session's connection.
+func (s *Session) Conn() *wsconn.Conn { return s.conn }
+
+// Org returns the org given to Start, "" before.
+func (s *Session) Org() string { return s.org }
+
+// Start binds the session to org and registers it with the hub: from now
+// on it is live at the hub's head. Call it once, from the reader goroutine,
+// when the client has authenticated.
+func (s *Session) Start(org string) {
+	s.org = org
+	s.node.Hub.Register(org, s, func(head uint64) {
 		s.mu.Lock()
-		s.pos, s.live = head, true
+		s.pos, s.live, s.started = head, true, true
 		s.mu.Unlock()
 	})
-	return s
 }
 
-// Subscribe adds sub. With after nil it receives events published from now
-// on; otherwise every event with an id above *after, then live ones, with
-// no gap and no duplicate. Subscription ids must be unique (the dialect
-// checks). active, if not nil, runs once the subscription is in place and
-// before any event can be queued for it: a dialect queues its
-// acknowledgement there, so that the acknowledgement both means "active"
-// and precedes the subscription's first event.
-func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) {
-	// "From now on" means after every event already acknowledged to its
-	// producer: the log's end, which the hub's head may trail a little.
-	var logEnd uint64
-	if after == nil && s.cfg.Log != nil {
-		// Not derived from s.ctx, which exists only while catching up.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		logEnd, _ = s.cfg.Log.LastID(ctx) // on error, the hub's head is the floor
-		cancel()
+// Subscribe adds sub. With after nil it receives events acknowledged from
+// now on; otherwise every event with an id above *after, then live ones,
+// with no gap and no duplicate. active, if not nil, runs once the
+// subscription is in place and before any event can be queued for it: a
+// dialect queues its acknowledgement there, so that the acknowledgement
+// both means "active" and precedes the subscription's first event.
+//
+// It refuses, with a *herald.Error, a duplicate id (ECONFLICT), one
+// subscription too many (ETOOLARGE), a cursor beyond the log's end
+// (EINVALID: nothing would ever be delivered after it), and a session not
+// started (EINVALID). EUNAVAILABLE means the log could not say where it
+// ends.
+func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) error {
+	if s.org == "" {
+		return herald.Errorf(herald.EINVALID, "subscribe before the session started")
+	}
+	var floor uint64
+	var err error
+	if after == nil {
+		floor, err = s.acked()
+	} else {
+		err = s.checkCursor(*after)
+	}
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return
+	switch {
+	case s.closed:
+		return herald.Errorf(herald.EUNAVAILABLE, "the session has ended")
+	case s.subs.lookup(sub.ID) != nil:
+		return herald.Errorf(herald.ECONFLICT, "subscription %s already exists in this session", sub.ID)
+	case s.subs.len() >= s.node.MaxSubscriptions:
+		return herald.Errorf(herald.ETOOLARGE, "a session may hold %d subscriptions", s.node.MaxSubscriptions)
+	}
+	if sub.Value == nil {
+		sub.Value = sub
+	}
+	if sub.Conflate != nil {
+		sub.conflator = newConflator(sub.Conflate, s.conn)
 	}
 	if after == nil {
-		sub.from = max(s.pos, s.cfg.Hub.Head(), logEnd) + 1
+		sub.from = max(s.pos, s.node.Hub.Head(), floor) + 1
 	} else {
 		sub.from = *after + 1
 		if *after < s.pos {
 			// Replay from *after: subscriptions that already saw up to pos
 			// must not see those events again.
-			for _, x := range s.subs {
+			for _, x := range s.subs.list {
 				x.from = max(x.from, s.pos+1)
 			}
 			s.pos = *after
@@ -132,25 +200,97 @@ func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) {
 			s.startCatchUpLocked()
 		}
 	}
-	s.subs = append(s.subs, sub)
+	s.subs.add(sub)
+	s.node.Gauges.Subscriptions.Add(1)
 	if active != nil {
 		active()
 	}
+	return nil
 }
 
-// Unsubscribe removes the subscription with the given id, if there is one.
-func (s *Session) Unsubscribe(id string) {
+// acked is where a subscription "from now" starts: after every event
+// already acknowledged to its producer, which the hub's head may trail a
+// little.
+func (s *Session) acked() (uint64, error) {
+	if s.node.Acked != nil {
+		return s.node.Acked(), nil
+	}
+	if s.node.Log == nil {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	last, err := s.node.Log.LastID(ctx)
+	if err != nil {
+		return 0, herald.Errorf(herald.EUNAVAILABLE, "the event log cannot say where it ends: %v", herald.ErrorMessage(err))
+	}
+	return last, nil
+}
+
+// checkCursor refuses a resume point beyond the log's end. Only a cursor
+// beyond what this node has seen costs a question to the log.
+func (s *Session) checkCursor(after uint64) error {
+	if after <= s.node.Hub.Head() {
+		return nil
+	}
+	last, err := s.acked()
+	if err != nil || after <= last {
+		return err
+	}
+	if s.node.Acked != nil && s.node.Log != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if last, err = s.node.Log.LastID(ctx); err != nil {
+			return herald.Errorf(herald.EUNAVAILABLE, "the event log cannot say where it ends: %v", herald.ErrorMessage(err))
+		}
+		if after <= last {
+			return nil
+		}
+	}
+	return &herald.Error{Code: herald.EINVALID, Index: -1, Message: "event id " + strconv.FormatUint(after, 10) +
+		" is beyond the newest event (" + strconv.FormatUint(last, 10) + "): resume from an id this server sent"}
+}
+
+// Unsubscribe removes the subscription with the given id; false if there
+// is none.
+func (s *Session) Unsubscribe(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, x := range s.subs {
-		if x.ID == id {
-			s.subs = append(s.subs[:i], s.subs[i+1:]...)
-			return
-		}
+	sub := s.subs.lookup(id)
+	if sub == nil {
+		return false
+	}
+	s.removeLocked(sub)
+	return true
+}
+
+func (s *Session) removeLocked(sub *Sub) {
+	s.subs.remove(sub)
+	if sub.conflator != nil {
+		sub.conflator.stop()
+	}
+	s.node.Gauges.Subscriptions.Add(-1)
+}
+
+// Lookup returns the subscription with the given id, nil if none.
+func (s *Session) Lookup(id string) *Sub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subs.lookup(id)
+}
+
+// Subscriptions calls fn for each subscription, with the session's lock
+// held: fn must not call back into the session.
+func (s *Session) Subscriptions(fn func(*Sub)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.subs.list {
+		fn(x)
 	}
 }
 
-// Close unregisters the session and stops its catch-up, if any.
+// Close unregisters the session, stops its catch-up, if any, and drops
+// its subscriptions. A session kept with Keep is saved first.
 func (s *Session) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -158,13 +298,28 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
-	cancel := s.cancel
+	cancel, started := s.cancel, s.started
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
-	s.cfg.Hub.Unregister(s.cfg.Org, s)
+	if started {
+		s.node.Hub.Unregister(s.org, s)
+	}
 	s.wg.Wait()
+	s.mu.Lock()
+	keep := s.keep
+	var detached herald.DetachedSession
+	if keep != nil {
+		detached = s.detachLocked(keep)
+	}
+	for len(s.subs.list) > 0 {
+		s.removeLocked(s.subs.list[len(s.subs.list)-1])
+	}
+	s.mu.Unlock()
+	if keep != nil {
+		s.save(keep, detached)
+	}
 }
 
 // msgBufs are Deliver's scratch lists of messages to queue.
@@ -189,14 +344,14 @@ func (s *Session) Deliver(events []*herald.Event) {
 		}
 	}
 	switch {
-	case len(msgs) == 0 || s.cfg.Conn.EnqueueAll(msgs):
+	case len(msgs) == 0 || s.conn.EnqueueAll(msgs):
 		s.pos = last
-	case s.cfg.Conn.Closing():
+	case s.conn.Closing():
 		// The connection is ending; its reader closes the session.
 	default:
 		// The client is slower than the live stream: leave it and catch up
 		// from the log from pos, at the client's pace.
-		s.cfg.Gauges.CatchUps.Add(1)
+		s.node.Gauges.CatchUps.Add(1)
 		s.startCatchUpLocked()
 	}
 	clear(msgs)
@@ -206,114 +361,14 @@ func (s *Session) Deliver(events []*herald.Event) {
 
 // matchLocked appends a message for every subscription e is for.
 func (s *Session) matchLocked(e *herald.Event, msgs []wsconn.Message) []wsconn.Message {
-	for _, x := range s.subs {
+	for _, x := range s.subs.list {
 		if e.ID < x.from || !x.Filter.Match(e) || (x.Match != nil && !x.Match(e)) {
 			continue
 		}
-		if x.Take != nil {
-			x.Take(e)
+		if x.conflator != nil && x.conflator.take(e) {
 			continue
 		}
-		msgs = append(msgs, wsconn.Message{Event: e, Tag: x.Tag})
+		msgs = append(msgs, wsconn.Message{Event: e, Sub: x.Value})
 	}
 	return msgs
-}
-
-func (s *Session) startCatchUpLocked() {
-	s.live = false
-	if s.catchingUp || s.closed {
-		return
-	}
-	s.catchingUp = true
-	if s.ctx == nil {
-		// Made on the first catch-up: most sessions never need one.
-		s.ctx, s.cancel = context.WithCancel(context.Background())
-	}
-	s.wg.Add(1)
-	go s.catchUp()
-}
-
-var errRestart = errors.New("position moved")
-
-// catchUp replays the log from pos until it reaches the hub's head, then
-// rejoins the live path.
-func (s *Session) catchUp() {
-	defer s.wg.Done()
-	for {
-		s.mu.Lock()
-		from, gen := s.pos, s.gen
-		s.mu.Unlock()
-		_, err := s.cfg.Log.Replay(s.ctx, s.cfg.Org, from, 0, func(e *herald.Event) error {
-			return s.replayOne(e, gen)
-		})
-		switch {
-		case s.ctx.Err() != nil || isClosed(s.cfg.Conn.Done()):
-			s.mu.Lock()
-			s.catchingUp = false
-			s.mu.Unlock()
-			return
-		case errors.Is(err, errRestart):
-			continue
-		case err != nil:
-			s.mu.Lock()
-			s.catchingUp = false
-			s.mu.Unlock()
-			s.cfg.Logger.Warn("session cannot catch up", "org", s.cfg.Org, "after", from, "err", err)
-			if s.cfg.OnLost != nil {
-				s.cfg.OnLost(err)
-			}
-			return
-		}
-		rejoined := false
-		s.cfg.Hub.WithHead(func(head uint64) {
-			s.mu.Lock()
-			if s.gen == gen && s.pos >= head {
-				s.live, s.catchingUp, rejoined = true, false, true
-			}
-			s.mu.Unlock()
-		})
-		if rejoined {
-			return
-		}
-	}
-}
-
-// replayOne queues e for the subscriptions that want it, waiting for
-// room in the connection's queue as long as it takes.
-func (s *Session) replayOne(e *herald.Event, gen uint64) error {
-	var buf [4]wsconn.Message
-	for {
-		s.mu.Lock()
-		if s.gen != gen {
-			s.mu.Unlock()
-			return errRestart
-		}
-		if e.ID <= s.pos {
-			s.mu.Unlock()
-			return nil
-		}
-		msgs := s.matchLocked(e, buf[:0])
-		if len(msgs) == 0 || s.cfg.Conn.EnqueueAll(msgs) {
-			s.pos = e.ID
-			s.mu.Unlock()
-			return nil
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.cfg.Conn.Room():
-		case <-s.cfg.Conn.Done():
-			return context.Canceled
-		case <-s.ctx.Done():
-			return s.ctx.Err()
-		}
-	}
-}
-
-func isClosed(done <-chan struct{}) bool {
-	select {
-	case <-done:
-		return true
-	default:
-		return false
-	}
 }

@@ -24,3 +24,13 @@ func (c *Conn) Closing() bool {
 	defer c.mu.Unlock()
 	return c.closing || c.closed
 }
+
+// Written returns the highest event id written to the socket, and whether
+// an event queued after it was not written (the connection closed first):
+// a session that resumes elsewhere must resume after the first of them.
+func (c *Conn) Written() (id uint64, unwritten bool) {
+	id = c.written.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return id, c.queuedEvent > id
+}

@@ -48,17 +48,22 @@ func (o Options) withDefaults() Options {
 // connection's Renderer when it is written, or ready-made Data.
 type Message struct {
 	Event *herald.Event
-	Tag   uint32 // the dialect's per-recipient tag, e.g. a subscription number
+	Sub   any    // the dialect's recipient of Event (its subscription), handed back to the Renderer
 	Data  []byte // a whole payload when Event is nil; never modified after queueing
 	op    ws.OpCode
 }
 
-// Renderer appends the payload parts of an event message to parts.
-// Per-recipient bytes are appended to scratch and sliced from it; shared,
-// cached encodings are appended to parts as they are. It is called from the
-// writer goroutine only.
+// Renderer renders queued events. It is called from the writer goroutine
+// only.
 type Renderer interface {
-	AppendEvent(parts [][]byte, scratch []byte, m Message) ([][]byte, []byte)
+	// AppendEvents appends the payload parts of one WebSocket message
+	// carrying events[0] and, if the dialect frames several events in one
+	// message, as many of the events that follow as it takes; it returns
+	// how many it took (at least 1). events are consecutive event messages
+	// of the queue, in order. Per-recipient bytes are appended to scratch
+	// and sliced from it; shared, cached encodings are appended to parts
+	// as they are.
+	AppendEvents(parts [][]byte, scratch []byte, events []Message) ([][]byte, []byte, int)
 }
 
 // ErrMessageTooLarge is returned by ReadMessage for an inbound message over
@@ -68,8 +73,7 @@ var ErrMessageTooLarge = errors.New("message too large")
 // Conn is one upgraded WebSocket connection.
 //
 // Concurrency: ReadMessage is called by one reader goroutine at a time
-// (Serve's). Enqueue,
-// Send and Close may be called from any goroutine. mu guards the queue
+// (Serve's). EnqueueAll, Send and Close may be called from any goroutine. mu guards the queue
 // fields below it; the writer goroutine runs while writing is true.
 type Conn struct {
 	nc       net.Conn
@@ -89,6 +93,7 @@ type Conn struct {
 	skipping  bool // the rest of a too-large message is being skipped
 
 	mu          sync.Mutex
+	queuedEvent uint64     // guarded by mu: the highest event id ever queued
 	queue       []Message  // guarded by mu; nil while idle
 	qbox        *[]Message // guarded by mu: the pooled box queue goes back in
 	queuedBytes int        // guarded by mu
@@ -97,6 +102,7 @@ type Conn struct {
 	closed      bool       // guarded by mu
 
 	wrote     atomic.Bool   // set by the writer; heart-beats skip a period with traffic
+	written   atomic.Uint64 // the highest event id written to the socket
 	room      chan struct{} // guarded by mu; made by the first Room call
 	done      chan struct{}
 	closeOnce sync.Once

@@ -104,11 +104,12 @@ func TestReadMessageLimitsAndProtocolErrors(t *testing.T) {
 
 type textRenderer struct{}
 
-func (textRenderer) AppendEvent(parts [][]byte, scratch []byte, m Message) ([][]byte, []byte) {
+func (textRenderer) AppendEvents(parts [][]byte, scratch []byte, events []Message) ([][]byte, []byte, int) {
+	m := events[0]
 	start := len(scratch)
 	scratch = append(scratch, "tag="...)
-	scratch = append(scratch, byte('0'+m.Tag))
-	return append(parts, scratch[start:], []byte(":"), m.Event.Body), scratch
+	scratch = append(scratch, m.Sub.(string)...)
+	return append(parts, scratch[start:], []byte(":"), m.Event.Body), scratch, 1
 }
 
 func readText(t *testing.T, c net.Conn) string {
@@ -125,7 +126,7 @@ func TestWriteEventsRepliesAndClose(t *testing.T) {
 	server, client := pair(t, Options{})
 	server.SetRenderer(textRenderer{})
 	e := &herald.Event{ID: 1, Body: bytes.Repeat([]byte("b"), 300)} // 16-bit length header
-	if !server.Send([]byte("hello")) || !server.Enqueue(Message{Event: e, Tag: 3}) {
+	if !server.Send([]byte("hello")) || !server.EnqueueAll([]Message{{Event: e, Sub: "3"}}) {
 		t.Fatal("queue refused")
 	}
 	if got := readText(t, client); got != "hello" {
@@ -160,14 +161,14 @@ func TestQueueBound(t *testing.T) {
 	server.SetRenderer(textRenderer{})
 	server.mu.Lock() // hold the writer off so the queue fills
 	for range 4 {
-		server.pushLocked(Message{Event: &herald.Event{Body: []byte("x")}})
+		server.pushLocked(Message{Event: &herald.Event{Body: []byte("x")}, Sub: "0"})
 	}
 	full := !server.roomLocked(1, 1)
 	server.mu.Unlock()
 	if !full {
 		t.Fatal("queue has room beyond its bound")
 	}
-	ms := []Message{{Event: &herald.Event{Body: []byte("a")}}, {Event: &herald.Event{Body: []byte("b")}}}
+	ms := []Message{{Event: &herald.Event{Body: []byte("a")}, Sub: "0"}, {Event: &herald.Event{Body: []byte("b")}, Sub: "0"}}
 	deadline := time.Now().Add(5 * time.Second)
 	for !server.EnqueueAll(ms) {
 		if time.Now().After(deadline) {

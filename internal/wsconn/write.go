@@ -12,19 +12,6 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// Enqueue queues an event message. It returns false, queueing nothing, if
-// the queue is full or the connection is closing: the caller then catches
-// up from the log.
-func (c *Conn) Enqueue(m Message) bool {
-	c.mu.Lock()
-	ok := c.roomLocked(1, m.size())
-	if ok {
-		c.pushLocked(m)
-	}
-	c.mu.Unlock()
-	return ok
-}
-
 // Send queues a whole text message (a reply, an error, a heart-beat).
 // Replies are admitted past the event bound up to twice it; beyond that
 // the peer is flooding us without reading and Send returns false.
@@ -97,6 +84,9 @@ func (c *Conn) pushLocked(m Message) {
 	}
 	c.queue = append(c.queue, m)
 	c.queuedBytes += m.size()
+	if m.Event != nil {
+		c.queuedEvent = max(c.queuedEvent, m.Event.ID)
+	}
 	if !c.writing {
 		c.writing = true
 		startWriter(c)
@@ -188,12 +178,20 @@ func (c *Conn) writeLoop() {
 func (c *Conn) flush(st *writeState) error {
 	parts, scratch := st.parts[:0], st.scratch[:0]
 	closeAfter := false
-	for i := range st.batch {
+	var lastEvent uint64
+	for i := 0; i < len(st.batch); i++ {
 		m := &st.batch[i]
 		at := len(parts)
 		parts = append(parts, nil) // the frame header, filled in below
 		if m.Event != nil {
-			parts, scratch = c.renderer.AppendEvent(parts, scratch, *m)
+			run := i + 1
+			for run < len(st.batch) && st.batch[run].Event != nil {
+				run++
+			}
+			var took int
+			parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
+			i += max(took, 1) - 1
+			lastEvent = max(lastEvent, st.batch[i].Event.ID)
 		} else {
 			parts = append(parts, m.Data)
 		}
@@ -220,6 +218,9 @@ func (c *Conn) flush(st *writeState) error {
 	clear(parts)
 	clear(out)
 	st.parts, st.scratch, st.out, st.wbuf = parts[:0], scratch[:0], out[:0], wbuf[:0]
+	if err == nil && lastEvent > c.written.Load() {
+		c.written.Store(lastEvent) // the writer is the only one storing it
+	}
 	if err == nil && closeAfter {
 		c.Close()
 	}

@@ -1,6 +1,6 @@
 //go:build race
 
-package server
+package stomp
 
 // raceEnabled: the race detector allocates on its own, so allocation
 // budgets are checked only without it.

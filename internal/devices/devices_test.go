@@ -1,0 +1,72 @@
+package devices
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/herald-gw/herald"
+)
+
+// watchRegistry is a herald.Registry whose WatchDevices passes what the
+// test sends on puts.
+type watchRegistry struct {
+	herald.Registry
+	stored []herald.Device
+	puts   chan herald.Device
+}
+
+func (r *watchRegistry) WatchDevices(ctx context.Context, fn func(herald.Device), ready func()) error {
+	for _, d := range r.stored {
+		fn(d)
+	}
+	ready()
+	for {
+		select {
+		case d := <-r.puts:
+			fn(d)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func TestFollow(t *testing.T) {
+	reg := &watchRegistry{
+		stored: []herald.Device{{Org: "a", UUID: "cam-1", Number: 7}, {Org: "b", UUID: "cam-1", Number: 9}},
+		puts:   make(chan herald.Device),
+	}
+	d := New()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- d.Follow(ctx, reg, func() { close(ready) }, nil) }()
+	<-ready
+	if got := d.Number("a", "cam-1"); got != 7 {
+		t.Fatalf("a/cam-1 number %d, want 7", got)
+	}
+	if got := d.Number("b", "cam-1"); got != 9 {
+		t.Fatalf("b/cam-1 number %d, want 9 (orgs are separate)", got)
+	}
+	reg.puts <- herald.Device{Org: "a", UUID: "cam-2", Number: 3}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Number("a", "cam-2") != 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("a put device never showed up")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Follow returned %v", err)
+	}
+}
+
+func TestLookupDoesNotAllocate(t *testing.T) {
+	d := New()
+	d.Put(herald.Device{Org: "org", UUID: "cam-1", Number: 1})
+	org, uuid := string([]byte("org")), string([]byte("cam-1"))
+	if n := testing.AllocsPerRun(1000, func() { d.Number(org, uuid) }); n != 0 {
+		t.Fatalf("Number allocates %v times", n)
+	}
+}

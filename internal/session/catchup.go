@@ -1,0 +1,126 @@
+package session
+
+import (
+	"context"
+	"errors"
+
+	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/wsconn"
+)
+
+func (s *Session) startCatchUpLocked() {
+	s.live = false
+	if s.catchingUp || s.closed || !s.started {
+		return
+	}
+	s.catchingUp = true
+	if s.ctx == nil {
+		// Made on the first catch-up: most sessions never need one.
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+	}
+	s.wg.Add(1)
+	go s.catchUp()
+}
+
+var errRestart = errors.New("position moved")
+
+// catchUp replays the org's events from pos up to the hub's head, then
+// rejoins the live path if the head has not moved meanwhile, or replays
+// again up to the new head.
+//
+// The replay is bounded by the head taken before it, and once it is done
+// every event of the org up to that head has been handled, whether or not
+// the org had any: pos moves to the head itself, not to the org's last
+// event. (Comparing the org's last event with the node's head, which
+// counts every org, never rejoins while the org is quiet and other orgs
+// are not: the goroutine would replay nothing, forever.)
+func (s *Session) catchUp() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		from, gen := s.pos, s.gen
+		s.mu.Unlock()
+		target := s.node.Hub.Head()
+		var err error
+		if target > from {
+			_, err = s.node.Log.Replay(s.ctx, s.org, from, target, func(e *herald.Event) error {
+				return s.replayOne(e, gen)
+			})
+		}
+		switch {
+		case s.ctx.Err() != nil || isClosed(s.conn.Done()):
+			s.endCatchUp()
+			return
+		case errors.Is(err, errRestart):
+			continue
+		case err != nil:
+			s.endCatchUp()
+			s.node.Logger.Warn("session cannot catch up", "org", s.org, "after", from, "err", err)
+			if s.h != nil {
+				s.h.Lost(err)
+			}
+			return
+		}
+		rejoined := false
+		s.node.Hub.WithHead(func(head uint64) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.gen != gen {
+				return
+			}
+			s.pos = max(s.pos, target)
+			if s.pos >= head {
+				s.live, s.catchingUp, rejoined = true, false, true
+			}
+		})
+		if rejoined {
+			return
+		}
+	}
+}
+
+func (s *Session) endCatchUp() {
+	s.mu.Lock()
+	s.catchingUp = false
+	s.mu.Unlock()
+}
+
+// replayOne queues e for the subscriptions that want it, waiting for
+// room in the connection's queue as long as it takes.
+func (s *Session) replayOne(e *herald.Event, gen uint64) error {
+	var buf [4]wsconn.Message
+	for {
+		s.mu.Lock()
+		if s.gen != gen {
+			s.mu.Unlock()
+			return errRestart
+		}
+		if e.ID <= s.pos {
+			s.mu.Unlock()
+			return nil
+		}
+		msgs := s.matchLocked(e, buf[:0])
+		if len(msgs) == 0 || s.conn.EnqueueAll(msgs) {
+			s.pos = e.ID
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.conn.Room():
+		case <-s.conn.Done():
+			return context.Canceled
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+	}
+}
+
+func isClosed(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,96 @@
+package session
+
+import (
+	"errors"
+	"os"
+
+	"github.com/gobwas/ws"
+
+	"github.com/herald-gw/herald/internal/wsconn"
+)
+
+// Handler is a dialect's side of one connection. The driver reads
+// messages and owns the session; the handler understands the messages,
+// answers them and renders events. Every method but Lost and the
+// renderer's is called from the connection's reader, one at a time.
+type Handler interface {
+	// Handle handles one inbound message. It returns false when the
+	// connection must end; it has then queued what the client reads last
+	// (wsconn.Conn.CloseAfterFlush), or the driver closes with 1008.
+	Handle(data []byte) bool
+
+	// ReadFailed is told why a read failed, for the failures a client
+	// hears about in its dialect: wsconn.ErrMessageTooLarge (the message
+	// was skipped, reading may go on), wsconn.ErrFrameTooLarge, and
+	// os.ErrDeadlineExceeded (the read deadline the handler set passed).
+	// It returns true to go on reading, which only a skipped message
+	// allows; false ends the connection as for Handle.
+	ReadFailed(err error) bool
+
+	// Lost tells the client that the session cannot go on without a gap
+	// and ends the connection: code ECONFLICT when the events it needs are
+	// past the log's retention, another code when the log could not be
+	// read. It is called from a catch-up goroutine.
+	Lost(err error)
+
+	// Ended releases what the handler holds (timers, admission slots);
+	// called once, after the session is closed.
+	Ended()
+
+	// The renderer of the session's events (called from the writer).
+	wsconn.Renderer
+}
+
+// Serve runs the session on its connection with h: it returns at once,
+// and the connection's reader (wsconn.Conn.Serve) drives the session from
+// then on. ended, if not nil, runs once the session is over and its
+// connection closed.
+func (s *Session) Serve(h Handler, ended func()) {
+	s.h = h
+	s.conn.SetRenderer(h)
+	s.node.Gauges.Connections.Add(1)
+	finish := func() {
+		s.Close()
+		s.conn.Close()
+		s.node.Gauges.Connections.Add(-1)
+		h.Ended()
+		if ended != nil {
+			ended()
+		}
+	}
+	s.conn.Serve(func(data []byte, err error) bool {
+		var goOn bool
+		switch {
+		case err == nil:
+			goOn = h.Handle(data)
+		case errors.Is(err, wsconn.ErrPeerClosed):
+			// The close reply is queued: let it go out.
+		case errors.Is(err, wsconn.ErrMessageTooLarge), errors.Is(err, wsconn.ErrFrameTooLarge),
+			errors.Is(err, os.ErrDeadlineExceeded):
+			goOn = h.ReadFailed(err) && errors.Is(err, wsconn.ErrMessageTooLarge)
+		default:
+			finish() // the peer is gone: nothing to flush
+			return false
+		}
+		if goOn {
+			return true
+		}
+		// The connection is ending: stop reading, and let the writer flush
+		// what is queued (the handler's last words, the close frame) and
+		// close it.
+		s.conn.CloseAfterFlush(closeCode(err), "", nil) // no-op if the handler closed
+		<-s.conn.Done()
+		finish()
+		return false
+	})
+}
+
+func closeCode(err error) ws.StatusCode {
+	switch {
+	case errors.Is(err, wsconn.ErrMessageTooLarge), errors.Is(err, wsconn.ErrFrameTooLarge):
+		return ws.StatusMessageTooBig
+	case errors.Is(err, wsconn.ErrPeerClosed):
+		return ws.StatusNormalClosure
+	}
+	return ws.StatusPolicyViolation
+}
