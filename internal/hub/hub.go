@@ -27,10 +27,10 @@ type Subscriber interface {
 
 // Hub indexes subscribers by org.
 //
-// Concurrency: Dispatch holds mu for reading while it fans one event out;
-// Register and Unregister hold it for writing. So a subscriber registers
-// between two events, and the head Register returns is exact: every event
-// after it will be delivered, none before it will be.
+// Concurrency: DispatchBatch holds mu for reading while it fans one batch
+// out; Register, Unregister and WithHead hold it for writing. So a
+// subscriber registers between two batches, and the head Register passes
+// is exact: every event after it will be delivered, none before it will be.
 type Hub struct {
 	mu   sync.RWMutex
 	orgs map[string][]Subscriber // guarded by mu
@@ -39,9 +39,8 @@ type Hub struct {
 	head atomic.Uint64
 
 	// The dispatch goroutine's working memory.
-	batch  []*herald.Event
-	byOrg  map[string][]*herald.Event
-	single [1]*herald.Event
+	batch []*herald.Event
+	byOrg map[string][]*herald.Event
 }
 
 // New returns an empty hub whose head is the given log position: events
@@ -97,7 +96,7 @@ func (h *Hub) WithHead(fn func(head uint64)) {
 
 // Run dispatches the events received from in, in batches, until in is
 // closed or ctx is done. It is the hub's dispatch goroutine: nothing else
-// may call Dispatch meanwhile.
+// may call DispatchBatch meanwhile.
 func (h *Hub) Run(ctx context.Context, in <-chan *herald.Event) {
 	for {
 		var e *herald.Event
@@ -129,16 +128,9 @@ func (h *Hub) Run(ctx context.Context, in <-chan *herald.Event) {
 	}
 }
 
-// Dispatch hands e to every subscriber of its org. Events must come in
-// log order from one goroutine.
-func (h *Hub) Dispatch(e *herald.Event) {
-	h.single[0] = e
-	h.DispatchBatch(h.single[:])
-	h.single[0] = nil
-}
-
 // DispatchBatch hands events, in log order, to the subscribers of their
 // orgs: each subscriber gets its org's events of the batch in one call.
+// Batches must come in log order from one goroutine.
 func (h *Hub) DispatchBatch(events []*herald.Event) {
 	if len(events) == 0 {
 		return

@@ -27,14 +27,14 @@ func TestDispatchByOrg(t *testing.T) {
 	a, b := &recorder{}, &recorder{}
 	h.Register("A", a, func(uint64) {})
 	h.Register("B", b, func(uint64) {})
-	h.Dispatch(&herald.Event{ID: 1, Org: "A"})
-	h.Dispatch(&herald.Event{ID: 2, Org: "B"})
-	h.Dispatch(&herald.Event{ID: 3, Org: "A"})
+	h.DispatchBatch([]*herald.Event{&herald.Event{ID: 1, Org: "A"}})
+	h.DispatchBatch([]*herald.Event{&herald.Event{ID: 2, Org: "B"}})
+	h.DispatchBatch([]*herald.Event{&herald.Event{ID: 3, Org: "A"}})
 	if len(a.ids) != 2 || a.ids[0] != 1 || a.ids[1] != 3 || len(b.ids) != 1 || b.ids[0] != 2 {
 		t.Fatalf("a=%v b=%v", a.ids, b.ids)
 	}
 	h.Unregister("A", a)
-	h.Dispatch(&herald.Event{ID: 4, Org: "A"})
+	h.DispatchBatch([]*herald.Event{&herald.Event{ID: 4, Org: "A"}})
 	if len(a.ids) != 2 || h.Subscribers() != 1 || h.Head() != 4 {
 		t.Fatalf("after unregister: a=%v subs=%d head=%d", a.ids, h.Subscribers(), h.Head())
 	}
@@ -50,7 +50,7 @@ func TestRegisterHeadIsExact(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := uint64(1); i <= n; i++ {
-			h.Dispatch(&herald.Event{ID: i, Org: "A"})
+			h.DispatchBatch([]*herald.Event{&herald.Event{ID: i, Org: "A"}})
 		}
 	}()
 	var subs []*recorder
