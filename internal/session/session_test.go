@@ -307,6 +307,7 @@ func TestDetachAndAttach(t *testing.T) {
 	first.session.Keep("sess-1", "test", func() json.RawMessage { return json.RawMessage(`{"subs":["s"]}`) })
 	n.append(t, "org-a", "a1", "a2")
 	first.expect("s:1", "s:2")
+	waitFor(t, "the writer to count what it wrote", func() bool { _, unwritten := first.session.Conn().Written(); return !unwritten })
 	first.session.Conn().Close()
 	waitFor(t, "the session to be saved", func() bool { return n.node.Gauges.Detached.Load() == 1 })
 	n.append(t, "org-a", "a3", "a4") // missed while detached
