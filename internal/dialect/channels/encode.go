@@ -121,18 +121,6 @@ func AppendError(dst []byte, code, message string) []byte {
 	return append(dst, '}')
 }
 
-// AppendTokenExpiring warns that the connection's token expires soon:
-// {"type":"token_expiring","expires_at":"2024-01-01T13:00:00Z","message":"token expires at 2024-01-01T13:00:00Z; send a new auth message to stay connected"}.
-// A fresh {"type":"auth","token":…} before then keeps the connection.
-func AppendTokenExpiring(dst []byte, at time.Time) []byte {
-	dst = append(dst, `{"type":"token_expiring","expires_at":`...)
-	dst = appendTime(dst, at, time.RFC3339)
-	dst = append(dst, `,"message":"token expires at `...)
-	dst = at.UTC().AppendFormat(dst, time.RFC3339)
-	dst = append(dst, `; send a new auth message to stay connected"`...)
-	return append(dst, '}')
-}
-
 // AppendTokenExpired says the connection's token has expired; the server
 // closes the connection after it:
 // {"type":"token_expired","error":"token_expired","expired_at":"2024-01-01T13:00:00Z","message":"token expired at 2024-01-01T13:00:00Z"}.

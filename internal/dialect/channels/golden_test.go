@@ -75,7 +75,6 @@ func TestGolden(t *testing.T) {
 		{"pong", AppendPong(nil, json.RawMessage(`"2024-01-01T12:00:00Z"`), server)},
 		{"pong-no-timestamp", AppendPong(nil, nil, server)},
 		{"error", AppendError(nil, CodeUnknownType, `unknown message type "hello\n": expected auth, subscribe, unsubscribe, ping or batch`)},
-		{"token-expiring", AppendTokenExpiring(nil, at)},
 		{"token-expired", AppendTokenExpired(nil, at)},
 
 		{"push-alert", AppendPush(nil, event(t, 42, storedAlert), 1)},
