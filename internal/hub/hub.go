@@ -178,3 +178,28 @@ func (h *Hub) Subscribers() int {
 	}
 	return n
 }
+
+// Follow feeds the hub from log, from the hub's head on, until ctx is done
+// or the log fails: the node's follower and its dispatch goroutine (Run),
+// with a buffer between them so that events arriving while one batch fans
+// out form the next. It returns the follower's error (ctx.Err() once ctx
+// is done) after the dispatch goroutine has stopped.
+func (h *Hub) Follow(ctx context.Context, log herald.EventLog) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan *herald.Event, 4*MaxBatch)
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		h.Run(ctx, events)
+	}()
+	err := log.Follow(ctx, h.Head(), func(e *herald.Event) {
+		select {
+		case events <- e:
+		case <-ctx.Done():
+		}
+	})
+	cancel()
+	<-dispatched
+	return err
+}

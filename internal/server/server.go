@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/api"
 	"github.com/herald-gw/herald/internal/auth"
 	"github.com/herald-gw/herald/internal/devices"
@@ -150,19 +149,6 @@ func (s *Server) Bootstrap() Bootstrap { return s.bootstrap }
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// The follower hands events to the hub's dispatch goroutine through a
-	// buffer: events that arrive while the hub fans a batch out form its
-	// next batch.
-	events := make(chan *herald.Event, 4*hub.MaxBatch)
-	followErr := make(chan error, 1)
-	go func() {
-		followErr <- s.engine.Follow(ctx, s.hub.Head(), func(e *herald.Event) {
-			select {
-			case events <- e:
-			case <-ctx.Done():
-			}
-		})
-	}()
 	// The device directory serves the delivery path from memory; connections
 	// are served once it holds what the registry had (or after a pause, if
 	// the engine is slow to answer: it fills in as the watch goes on).
@@ -181,24 +167,25 @@ func (s *Server) Run(ctx context.Context) error {
 		s.logger.Warn("the device directory is not loaded yet; devices may show without their numbers for a while")
 	case <-ctx.Done():
 	}
-	dispatched := make(chan struct{})
-	go func() {
-		defer close(dispatched)
-		s.hub.Run(ctx, events)
-	}()
-	defer func() { <-dispatched }()
+	followErr := make(chan error, 1)
+	go func() { followErr <- s.hub.Follow(ctx, s.engine) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.listener) }()
 
 	var err error
+	followed := false
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 	case err = <-followErr:
+		followed = true
 		err = fmt.Errorf("event log follower stopped: %w", err)
 	}
 	cancel()
 	s.shutdown()
+	if followed {
+		return err
+	}
 	if e := <-followErr; err == nil && e != nil && !errors.Is(e, context.Canceled) {
 		err = e
 	}

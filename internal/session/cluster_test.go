@@ -83,24 +83,13 @@ func newEngineNode(t *testing.T, url string) *engineNode {
 	cfg := Node{Log: eng, Hub: n.hub, Store: eng}.WithDefaults()
 	n.node.node = &cfg
 	ctx, cancel := context.WithCancel(ctx)
-	events := make(chan *herald.Event, 4*hub.MaxBatch)
-	done := make(chan struct{}, 2)
-	go func() {
-		eng.Follow(ctx, head, func(e *herald.Event) {
-			select {
-			case events <- e:
-			case <-ctx.Done():
-			}
-		})
-		done <- struct{}{}
-	}()
-	go func() { n.hub.Run(ctx, events); done <- struct{}{} }()
+	done := make(chan struct{})
+	go func() { n.hub.Follow(ctx, eng); close(done) }()
 	stopped := false
 	n.stop = func() {
 		if !stopped {
 			stopped = true
 			cancel()
-			<-done
 			<-done
 			eng.Close()
 		}

@@ -34,19 +34,9 @@ func newNode(t *testing.T, cfg inmem.Config, nodeCfg Node) *node {
 	nodeCfg = nodeCfg.WithDefaults()
 	n.node = &nodeCfg
 	ctx, cancel := context.WithCancel(context.Background())
-	events := make(chan *herald.Event, 4*hub.MaxBatch)
-	done := make(chan struct{}, 2)
-	go func() {
-		n.log.Follow(ctx, 0, func(e *herald.Event) {
-			select {
-			case events <- e:
-			case <-ctx.Done():
-			}
-		})
-		done <- struct{}{}
-	}()
-	go func() { n.hub.Run(ctx, events); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done })
+	done := make(chan struct{})
+	go func() { n.hub.Follow(ctx, n.log); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return n
 }
 
