@@ -7,16 +7,35 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
 )
 
-// Limits of one ingest request.
+// Limits of one ingest request. Zero fields take their defaults.
+//
+// The per-event bounds exist because the work an event causes downstream
+// grows with what it carries: every subscription's filter looks up each
+// of its triggers, and the channels dialect walks its metrics per
+// subscription and per conflation period, on the hub's one goroutine
+// that serves every org of the node.
 type Limits struct {
 	MaxEvents      int // events per request; default 1000
 	MaxStringBytes int // per well-known string field; default 1024
+	// MaxTriggers bounds an event's policyAlertTriggers; default 64. An
+	// alert names the few activities that raised it (MOTION_HUMAN,
+	// FACE_IDENTIFIED…), and 64 is more than Rhombus alerts carry.
+	MaxTriggers int
+	// MaxMetrics bounds the members of an event's "telemetry" object, and
+	// of its "metrics" object (the system channel's); default 256, room
+	// for a gateway reporting for many sensors in one event.
+	MaxMetrics int
+	// MaxNameBytes bounds each trigger and each metric name, decoded;
+	// default 256, the longest value a subscription filter may hold.
+	MaxNameBytes int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -25,6 +44,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxStringBytes <= 0 {
 		l.MaxStringBytes = 1024
+	}
+	if l.MaxTriggers <= 0 {
+		l.MaxTriggers = 64
+	}
+	if l.MaxMetrics <= 0 {
+		l.MaxMetrics = 256
+	}
+	if l.MaxNameBytes <= 0 {
+		l.MaxNameBytes = 256
 	}
 	return l
 }
@@ -169,7 +197,7 @@ func normalize(raw json.RawMessage, org string, nowMs int64, limits Limits) (her
 	} else if !herald.ValidChannel(channel) {
 		return herald.Record{}, fieldError("channel", "must be one of alerts, telemetry, devices, system, events")
 	}
-	if err := checkShapes(fields); err != nil {
+	if err := checkShapes(fields, limits); err != nil {
 		return herald.Record{}, err
 	}
 	if _, ok := fields["timestampMs"]; !ok {
@@ -187,8 +215,9 @@ func normalize(raw json.RawMessage, org string, nowMs int64, limits Limits) (her
 	}, nil
 }
 
-// checkShapes validates the well-known non-string fields.
-func checkShapes(fields map[string]json.RawMessage) *herald.Error {
+// checkShapes validates the well-known non-string fields, and bounds the
+// lists that per-event work downstream grows with.
+func checkShapes(fields map[string]json.RawMessage, limits Limits) *herald.Error {
 	if v, ok := fields["timestampMs"]; ok {
 		if n, err := strconv.ParseInt(string(v), 10, 64); err != nil || n < 0 {
 			return fieldError("timestampMs", "must be a non-negative integer (Unix milliseconds)")
@@ -206,6 +235,9 @@ func checkShapes(fields map[string]json.RawMessage) *herald.Error {
 			return fieldError("policyAlertTriggers", "must be an array of strings")
 		}
 	}
+	if err := checkTriggers(fields, limits); err != nil {
+		return err
+	}
 	for _, name := range []string{"telemetry", "metadata"} {
 		if v, ok := fields[name]; ok {
 			var m map[string]json.RawMessage
@@ -214,7 +246,95 @@ func checkShapes(fields map[string]json.RawMessage) *herald.Error {
 			}
 		}
 	}
+	for _, name := range []string{"telemetry", "metrics"} {
+		if v, ok := fields[name]; ok && v[0] == '{' { // "metrics" of another type is no metrics
+			if err := checkMetrics(name, v, limits); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// checkTriggers bounds policyAlertTriggers and every other top-level
+// array whose name equals it but for case: herald.DecodeEvent reads
+// stored events with encoding/json, which matches names that way
+// ("policyalerttriggers", even "policyAlertTriggerſ"), so any of them
+// can become an event's triggers.
+func checkTriggers(fields map[string]json.RawMessage, limits Limits) *herald.Error {
+	var names []string
+	for name, v := range fields {
+		if v[0] == '[' && strings.EqualFold(name, "policyAlertTriggers") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names) // the same error every time
+	for _, name := range names {
+		var items []json.RawMessage
+		if json.Unmarshal(fields[name], &items) != nil {
+			continue // not an array after all: read as no triggers
+		}
+		if len(items) > limits.MaxTriggers {
+			return fieldError(name, "has "+strconv.Itoa(len(items))+" triggers; at most "+
+				strconv.Itoa(limits.MaxTriggers)+" are allowed")
+		}
+		for i, item := range items {
+			var t string
+			if json.Unmarshal(item, &t) == nil && len(t) > limits.MaxNameBytes {
+				return fieldError(name, "item "+strconv.Itoa(i)+" (counting from 0) is "+
+					strconv.Itoa(len(t))+" bytes long; at most "+strconv.Itoa(limits.MaxNameBytes)+" are allowed")
+			}
+		}
+	}
+	return nil
+}
+
+// checkMetrics bounds the members of the object raw, repeated names
+// included: they are stored as sent, and each costs work downstream.
+func checkMetrics(field string, raw json.RawMessage, limits Limits) *herald.Error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // '{'
+		return fieldError(field, "must be a JSON object")
+	}
+	for n := 0; dec.More(); n++ {
+		tok, err := dec.Token()
+		name, _ := tok.(string)
+		if err != nil {
+			return fieldError(field, "must be a JSON object")
+		}
+		if n == limits.MaxMetrics {
+			// Count the rest, for a message that says how far over it is.
+			count := n + 1
+			for dec.Decode(&json.RawMessage{}) == nil && dec.More() {
+				if _, err := dec.Token(); err != nil {
+					break
+				}
+				count++
+			}
+			return fieldError(field, "has "+strconv.Itoa(count)+" metrics; at most "+strconv.Itoa(limits.MaxMetrics)+" are allowed")
+		}
+		if len(name) > limits.MaxNameBytes {
+			return fieldError(field, "metric "+strconv.Itoa(n)+" (counting from 0) has a name of "+strconv.Itoa(len(name))+
+				" bytes ("+quotePrefix(name)+"); at most "+strconv.Itoa(limits.MaxNameBytes)+" are allowed")
+		}
+		if err := dec.Decode(&json.RawMessage{}); err != nil {
+			return fieldError(field, "must be a JSON object")
+		}
+	}
+	return nil
+}
+
+// quotePrefix quotes v, or enough of its start to recognise it.
+func quotePrefix(v string) string {
+	const n = 16
+	if len(v) <= n {
+		return strconv.Quote(v)
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(v[i]) {
+		i--
+	}
+	return strconv.Quote(v[:i]) + "…"
 }
 
 func fieldError(field, message string) *herald.Error {

@@ -108,9 +108,15 @@ func FuzzParse(f *testing.F) {
 		`[{"entity":"TELEMETRY","telemetry":{"temperature":{"value":23.5,"unit":"°C"}}},{"entity":"DEVICE_STATUS","status":"offline"}]`,
 		"{\"entity\":\"A\"}\n{\"entity\":\"B\"}\n",
 		`[`, `{"entity":`, `null`, `[null]`, `"x"`, `{"entity":"A","id":1}`,
+		`{"entity":"A","policyAlertTriggers":` + triggersJSON(65, numbered("T")) + `}`,
+		`{"entity":"A","policyAlertTriggers":["` + strings.Repeat("T", 257) + `"]}`,
+		`{"entity":"TELEMETRY","telemetry":` + metricsJSON(257, numbered("m")) + `}`,
+		`{"entity":"SYSTEM_STATUS","metrics":` + metricsJSON(257, numbered("m")) + `}`,
+		`{"entity":"TELEMETRY","telemetry":{"` + strings.Repeat("m", 257) + `":1}}`,
 	} {
 		f.Add([]byte(seed))
 	}
+	limits := Limits{}.withDefaults()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		recs, err := Parse(body, org, 1, Limits{})
 		if err != nil {
@@ -126,6 +132,14 @@ func FuzzParse(f *testing.F) {
 			}
 			if e.Org != org || e.Entity == "" || !herald.ValidChannel(e.Channel) {
 				t.Fatalf("decoded event lost fields: %+v", e)
+			}
+			if len(e.Triggers) > limits.MaxTriggers {
+				t.Fatalf("stored an event of %d triggers", len(e.Triggers))
+			}
+			for _, tr := range e.Triggers {
+				if len(tr) > limits.MaxNameBytes {
+					t.Fatalf("stored a trigger of %d bytes", len(tr))
+				}
 			}
 			if !json.Valid(e.Body) {
 				t.Fatalf("event body is not JSON: %s", e.Body)

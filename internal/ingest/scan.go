@@ -240,11 +240,24 @@ func (p *fastParser) normalize() (herald.Record, bool) {
 				return rec, false
 			}
 		case "policyAlertTriggers":
-			if !stringArray(m.raw) {
+			if !stringArray(m.raw, p.limits.MaxTriggers, p.limits.MaxNameBytes) {
 				return rec, false
 			}
 		case "telemetry", "metadata":
 			if m.kind != '{' {
+				return rec, false
+			}
+			if m.key == "telemetry" && !keysWithin(m.raw, p.limits.MaxMetrics, p.limits.MaxNameBytes) {
+				return rec, false
+			}
+		case "metrics":
+			if m.kind == '{' && !keysWithin(m.raw, p.limits.MaxMetrics, p.limits.MaxNameBytes) {
+				return rec, false
+			}
+		default:
+			// Read as triggers by encoding/json's case-insensitive match
+			// (see checkTriggers): rare enough to leave to parseStd.
+			if len(m.key) == len("policyAlertTriggers") && strings.EqualFold(m.key, "policyAlertTriggers") {
 				return rec, false
 			}
 		}
@@ -317,11 +330,13 @@ func (m *member) str() (string, bool) {
 }
 
 // stringArray reports whether raw, a valid JSON value, is an array of
-// strings and nulls: what json.Unmarshal accepts into a []string.
-func stringArray(raw string) bool {
+// strings and nulls (what json.Unmarshal accepts into a []string) of at
+// most maxItems items, each surely at most maxBytes bytes decoded.
+func stringArray(raw string, maxItems, maxBytes int) bool {
 	if raw == "" || raw[0] != '[' {
 		return false
 	}
+	items := 0
 	for i := 1; i < len(raw); i++ {
 		switch raw[i] {
 		case ' ', '\t', '\n', '\r', ',':
@@ -329,17 +344,73 @@ func stringArray(raw string) bool {
 			return true
 		case 'n':
 			i += len("null") - 1
+			items++
 		case '"':
+			start := i + 1
 			for i++; i < len(raw) && raw[i] != '"'; i++ {
 				if raw[i] == '\\' {
 					i++
 				}
 			}
+			items++
+			if decodedBound(raw[start:min(i, len(raw))]) > maxBytes {
+				return false
+			}
 		default:
+			return false
+		}
+		if items > maxItems {
 			return false
 		}
 	}
 	return false
+}
+
+// keysWithin reports whether the valid JSON object raw has at most
+// maxKeys members, each name surely at most maxBytes bytes decoded.
+// Repeated names count: they are stored as sent.
+func keysWithin(raw string, maxKeys, maxBytes int) bool {
+	depth, keys, wantKey := 0, 0, false
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '{':
+			depth++
+			wantKey = depth == 1
+		case '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			wantKey = depth == 1
+		case '"':
+			start := i + 1
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+			if wantKey {
+				wantKey = false
+				if keys++; keys > maxKeys || decodedBound(raw[start:min(i, len(raw))]) > maxBytes {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// decodedBound bounds the bytes the content of a JSON string decodes to:
+// an escape never decodes longer than it is written, but an invalid
+// UTF-8 byte becomes U+FFFD, three bytes.
+func decodedBound(content string) int {
+	n := len(content)
+	for i := 0; i < len(content); i++ {
+		if content[i] >= 0x80 {
+			n += 2
+		}
+	}
+	return n
 }
 
 // plainKey reads an object key made of printable ASCII with no escapes

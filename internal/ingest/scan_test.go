@@ -31,6 +31,24 @@ var fastSeeds = []string{
 	`{"entity":"A","s":"\u12"}`, "{\"entity\":\"A\",\"s\":\"\t\"}", `{"entity":"A",}`, `{"entity":"A" "b":1}`,
 	`{"entity":"A","channel":"nope"}`, `{"entity":"A","org":"other"}`, `{"entity":5}`, `{"entity":""}`,
 	"\v{\"entity\":\"A\"}", `{"entity":"ALERT","b":tru}`, `[]`, `[1]`, `[null]`, `null`, `"x"`, ``, `  `,
+	// Per-event bounds, at the fuzz test's small limits (2 triggers, 2
+	// metrics, names of 8 bytes).
+	`{"entity":"A","policyAlertTriggers":["a","b"]}`, `{"entity":"A","policyAlertTriggers":["a","b","c"]}`,
+	`{"entity":"A","policyAlertTriggers":[null,null,null]}`, `{"entity":"A","policyAlertTriggers":[ "abcdefgh" , null ]}`,
+	`{"entity":"A","policyAlertTriggers":["abcdefghi"]}`, `{"entity":"A","policyAlertTriggers":["\u00e9\u00e9\u00e9\u00e9"]}`,
+	`{"entity":"A","policyAlertTriggers":["\u00e9\u00e9\u00e9\u00e9\u00e9"]}`, `{"entity":"A","policyAlertTriggers":["éé","a\"b,c"]}`,
+	"{\"entity\":\"A\",\"policyAlertTriggers\":[\"\xff\xff\"]}", "{\"entity\":\"A\",\"policyAlertTriggers\":[\"\xff\xff\xff\"]}",
+	`{"entity":"T","telemetry":{"a":1,"b":{"c":[1,{"d":2,"e":3}],"f":4}}}`, `{"entity":"T","telemetry":{"a":1,"b":2,"c":3}}`,
+	`{"entity":"T","telemetry":{"a":1,"a":2}}`, `{"entity":"T","telemetry":{"a":1,"a":2,"a":3}}`, `{"entity":"T","telemetry":{"abcdefghi":1}}`,
+	`{"entity":"T","telemetry":{ "a\",b" : [",\"{", "}"] , "c{" : "d,\"e\":1" }}`, `{"entity":"T","telemetry":{"\u0061bcdefgh":1}}`,
+	"{\"entity\":\"T\",\"telemetry\":{\"\xff\xff\xff\":1}}", `{"entity":"T","telemetry":{"ab":{"cdefghijkl":1,"m":2,"n":3}}}`,
+	`{"entity":"S","metrics":{"a":1,"b":2,"c":3}}`, `{"entity":"S","metrics":{"a":1}}`, `{"entity":"S","metrics":[1,2,3]}`,
+	`{"entity":"S","metrics":"abcdefghijk"}`, `{"entity":"S","metrics":{"abcdefghi":[]}}`,
+}
+
+// fuzzLimits are small, so that short inputs reach every bound.
+func fuzzLimits(maxEvents int) Limits {
+	return Limits{MaxEvents: maxEvents%5 + 1, MaxStringBytes: 16, MaxTriggers: 2, MaxMetrics: 2, MaxNameBytes: 8}.withDefaults()
 }
 
 // FuzzParseFastPath checks that the fast path never disagrees with
@@ -41,7 +59,7 @@ func FuzzParseFastPath(f *testing.F) {
 		f.Add([]byte(seed), 3)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, maxEvents int) {
-		limits := Limits{MaxEvents: maxEvents%5 + 1, MaxStringBytes: 16}.withDefaults()
+		limits := fuzzLimits(maxEvents)
 		fast, ok := fastParse(body, org, 7, limits)
 		if !ok {
 			return
