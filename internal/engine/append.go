@@ -101,6 +101,7 @@ func (e *Engine) append(ctx context.Context, records []herald.Record, atomic boo
 	for i := range records {
 		ids[i] = stored[slot[i]]
 	}
+	e.noteAcked(stored)
 	return ids, nil
 }
 

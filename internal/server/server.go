@@ -97,6 +97,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	node := session.Node{
 		Log: eng, Hub: s.hub, Logger: logger, Gauges: &s.gauges,
+		// Every append this node acknowledged, and every event it followed:
+		// "from now" without asking the engine on the reader goroutine.
+		Acked:            func() uint64 { return max(eng.Acked(), s.hub.Head()) },
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 	}.WithDefaults()
 	s.node = &node
