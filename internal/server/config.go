@@ -88,6 +88,9 @@ func (a AuthConfig) validate() error {
 type LimitsConfig struct {
 	MaxBodyBytes     int64          `koanf:"max_body_bytes"`     // ingest body; default 4 MiB
 	MaxBatch         int            `koanf:"max_batch"`          // events per ingest request; default 1000
+	MaxTriggers      int            `koanf:"max_triggers"`       // policyAlertTriggers per event; default 64
+	MaxMetrics       int            `koanf:"max_metrics"`        // telemetry/metrics members per event; default 256
+	MaxTransactions  int            `koanf:"max_transactions"`   // STOMP transactions open per connection; default 16
 	MaxFrameBytes    int            `koanf:"max_frame_bytes"`    // inbound WebSocket message; default 80 KiB
 	QueueMessages    int            `koanf:"queue_messages"`     // per-connection queue; default 4096
 	QueueBytes       int            `koanf:"queue_bytes"`        // per-connection queue; default 4 MiB

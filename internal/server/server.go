@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.channels = s.channelsConfig(tokens)
 	s.api = &api.API{
 		Log: eng, State: eng, Registry: eng, Keys: auth.Keys{Registry: eng}, Logger: logger,
-		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch},
+		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch, MaxTriggers: cfg.Limits.MaxTriggers, MaxMetrics: cfg.Limits.MaxMetrics},
 		Engine: eng.Mode(),
 		Stats: func() map[string]any {
 			return map[string]any{
@@ -246,7 +246,7 @@ func (s *Server) stompConfig() stomp.Config {
 	return stomp.Config{
 		Node:      s.node,
 		Limits:    stomp.Limits{MaxHeaderLines: l.StompHeaderLines, MaxHeaderBytes: l.StompHeaderBytes, MaxBodyBytes: l.StompBodyBytes},
-		HeartBeat: l.HeartBeat, MaxPendingAcks: l.MaxPendingAcks,
+		HeartBeat: l.HeartBeat, MaxPendingAcks: l.MaxPendingAcks, MaxTransactions: l.MaxTransactions,
 		ServerName: "herald/" + Version,
 	}.WithDefaults()
 }
