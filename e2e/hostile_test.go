@@ -91,3 +91,93 @@ func TestChannelsBatchCountsEachMessage(t *testing.T) {
 		t.Fatalf("a batch of 20 at 10 messages/s: %v, want rate_limited", got)
 	}
 }
+
+// TestOneOrgCannotStallAnother is defect 6 of issue 8: the hub dispatches
+// every org's events on one goroutine, and one org's worst case (long
+// trigger filters times an alert with 200,000 triggers; a conflated
+// telemetry event with 75,000 metrics) delayed another org's deliveries
+// by 9–12 s. Now over-limit filters and events are refused, and what the
+// limits allow costs per event a constant times the event's size: org A
+// posts its worst case while org B's latency is measured.
+func TestOneOrgCannotStallAnother(t *testing.T) {
+	ts := startServer(t, channelsConfig(t.TempDir()))
+	dest := "/topic/change/" + orgA
+
+	// The worst filters org A may hold: 100 subscriptions, 99 of them with
+	// 256 triggers, none of which the events below carry.
+	var list []string
+	for i := range 256 {
+		list = append(list, "NOT_"+strconv.Itoa(i))
+	}
+	triggers := strings.Join(list, ",")
+	heavy := dialRaw(t, ts.wsURL(), keyA)
+	heavy.connect()
+	for i := range 99 {
+		heavy.send("SUBSCRIBE\nid:s" + strconv.Itoa(i) + "\ndestination:" + dest + "\nx-herald-trigger:" + triggers + "\n\n\x00")
+	}
+	heavy.send("SUBSCRIBE\nid:last\ndestination:" + dest + "\nreceipt:subscribed\n\n\x00")
+	heavy.expect("RECEIPT\nreceipt-id:subscribed")
+	// And a conflated telemetry subscriber of org A.
+	ch := dialChannels(t, ts, "/ws")
+	ch.login(token(t, orgA, "alice", time.Hour, "subscribe"))
+	ch.send(map[string]any{"type": "subscribe", "channel": "telemetry", "frequency": "1s"})
+	ch.expect("subscribed")
+
+	// Beyond the limits, org A is refused.
+	over := dialRaw(t, ts.wsURL(), keyA)
+	over.connect()
+	over.send("SUBSCRIBE\nid:x\ndestination:" + dest + "\nx-herald-trigger:" + triggers + ",ONE_MORE\n\n\x00")
+	over.expectError("at most 256")
+	var many []string
+	for i := range 200_000 {
+		many = append(many, "T"+strconv.Itoa(i))
+	}
+	big := alert("big", camA)
+	big["policyAlertTriggers"] = many
+	var refusal map[string]any
+	if status := ts.do("POST", "/api/events", keyA, []any{big}, &refusal); status != 400 {
+		t.Fatalf("an alert with 200,000 triggers: status %d %v, want 400", status, refusal)
+	}
+
+	// Org B's subscriber, and its latency with org A quiet.
+	probe := dialRaw(t, ts.wsURL(), keyB)
+	probe.connect()
+	probe.send("SUBSCRIBE\nid:b\ndestination:/topic/change/" + orgB + "\nreceipt:b\n\n\x00")
+	probe.expect("RECEIPT")
+	latency := func(n int) time.Duration {
+		start := time.Now()
+		ts.publish(keyB, alert("b-"+strconv.Itoa(n), camB))
+		probe.expect("MESSAGE")
+		return time.Since(start)
+	}
+	quiet := latency(0)
+
+	// Org A's worst case within the limits: alerts with 64 triggers each,
+	// and telemetry with 256 metrics each, 200 events a request.
+	var alerts, readings []any
+	for i := range 200 {
+		a := alert("a-"+strconv.Itoa(i), camA)
+		a["policyAlertTriggers"] = many[:64]
+		alerts = append(alerts, a)
+		metrics := map[string]any{}
+		for m := range 256 {
+			metrics["m"+strconv.Itoa(m)] = map[string]any{"value": i, "unit": "C"}
+		}
+		readings = append(readings, telemetry(camA, metrics))
+	}
+	var worst time.Duration
+	for round := range 5 {
+		for _, batch := range [][]any{alerts, readings} {
+			if status := ts.do("POST", "/api/events", keyA, batch, nil); status != 200 {
+				t.Fatalf("org A's batch: status %d", status)
+			}
+		}
+		worst = max(worst, latency(1+round))
+	}
+	t.Logf("org B's latency: %v with org A quiet, at most %v while org A posts its worst case", quiet, worst)
+	// Bounded generously for a loaded CI machine; before the fix it was 9.4 s
+	// with (then unrefused) bigger inputs.
+	if worst > 5*time.Second {
+		t.Fatalf("org B waited %v behind org A's events", worst)
+	}
+}
