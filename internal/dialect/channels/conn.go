@@ -42,7 +42,7 @@ func (noNumbers) Number(string, string) int64 { return 0 }
 // by all its connections. Zero durations and limits take the defaults
 // noted; set it up once, with WithDefaults.
 type Config struct {
-	Node    *session.Node
+	Node    *session.Node // required
 	Tokens  TokenVerifier // nil: no token can be verified, every auth is refused
 	Devices DeviceNumbers // nil: no device has a number
 	// Status is herald's own status for the system channel.
@@ -60,10 +60,6 @@ type Config struct {
 
 // WithDefaults returns c with its zero fields set to the defaults.
 func (c Config) WithDefaults() Config {
-	if c.Node == nil {
-		node := session.Node{}.WithDefaults()
-		c.Node = &node
-	}
 	if c.Devices == nil {
 		c.Devices = noNumbers{}
 	}

@@ -182,6 +182,7 @@ func decodeSubscription(obj object, forced, endpointChannel string) (Subscriptio
 		return sub, nil, err
 	}
 	last, err := decodeLastEventID(filters)
+	sub.compile()
 	return sub, last, err
 }
 
@@ -228,7 +229,7 @@ func decodeDeviceIDs(obj object) ([]string, *Error) {
 		}
 	}
 	ids := make([]string, 0, len(items))
-	for _, item := range items {
+	for i, item := range items {
 		switch {
 		case len(item) == 0:
 			return nil, bad
@@ -239,6 +240,9 @@ func decodeDeviceIDs(obj object) ([]string, *Error) {
 			}
 			if s == "" {
 				return nil, errorf(CodeInvalidField, "device_id must not be an empty string")
+			}
+			if err := checkLength("device_id", raw, i, s); err != nil {
+				return nil, err
 			}
 			ids = append(ids, s)
 		case item[0] == '-' || '0' <= item[0] && item[0] <= '9':
@@ -286,15 +290,30 @@ func decodeStrings(obj object, key string) ([]string, *Error) {
 	if len(list) > MaxFilterValues {
 		return nil, errorf(CodeInvalidField, "%s holds %d values, at most %d", key, len(list), MaxFilterValues)
 	}
-	for _, s := range list {
+	for i, s := range list {
 		if s == "" {
 			return nil, errorf(CodeInvalidField, "%s must be a non-empty string or a list of them", key)
+		}
+		if err := checkLength(key, raw, i, s); err != nil {
+			return nil, err
 		}
 	}
 	if len(list) == 0 {
 		return nil, nil
 	}
 	return list, nil
+}
+
+// checkLength refuses a filter value longer than MaxFilterValueBytes,
+// naming it key or, when raw is a list, key[i].
+func checkLength(key string, raw json.RawMessage, i int, s string) *Error {
+	if len(s) <= MaxFilterValueBytes {
+		return nil
+	}
+	if raw[0] == '[' {
+		key += "[" + strconv.Itoa(i) + "]"
+	}
+	return errorf(CodeInvalidField, "%s is %d bytes long, at most %d", key, len(s), MaxFilterValueBytes)
 }
 
 // decodeFrequency reads "frequency": "real-time" (or "realtime"), a

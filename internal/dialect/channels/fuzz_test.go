@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +37,15 @@ var messageSeeds = []string{
 	`{"type":"hello"}`,
 	`[1,2]`,
 	`{"type":`,
+	// Lists over the bounds, and at them.
+	`{"type":"subscribe","channel":"devices","device_id":[` + strings.Repeat("1,", MaxFilterValues) + `1]}`,
+	`{"type":"subscribe","channel":"devices","status_types":` + listJSON("s", MaxFilterValues) + `}`,
+	`{"type":"subscribe","channel":"telemetry","filters":{"metrics":` + listJSON("m", MaxFilterValues+1) + `}}`,
+	`{"type":"subscribe","channel":"alerts","alert_type":["` + strings.Repeat("a", MaxFilterValueBytes+1) + `"]}`,
+	`{"type":"subscribe","channel":"alerts","severity":"` + strings.Repeat("s", MaxFilterValueBytes) + `"}`,
+	`{"type":"subscribe","channel":"alerts","severity":["` + strings.Repeat(`\u00e9`, MaxFilterValueBytes/2+1) + `"]}`,
+	`{"type":"subscribe","channel":"devices","device_id":[7,"` + strings.Repeat("d", MaxFilterValueBytes+1) + `"]}`,
+	`{"type":"batch","messages":[{"type":"subscribe","channel":"alerts","alert_type":` + listJSON("T", scanMax+1) + `}]}`,
 }
 
 // FuzzDecode checks that Decode never panics, that what it accepts keeps
@@ -119,7 +130,7 @@ func checkMessage(t *testing.T, m Message, inBatch bool) {
 				t.Fatalf("filter list of %d", len(list))
 			}
 			for _, v := range list {
-				if v == "" || !utf8.ValidString(v) {
+				if v == "" || !utf8.ValidString(v) || len(v) > MaxFilterValueBytes {
 					t.Fatalf("filter value %q", v)
 				}
 			}
@@ -249,6 +260,58 @@ func FuzzPush(f *testing.F) {
 			s := Subscription{Channel: channel, DeviceIDs: []string{"1", e.DeviceUUID + "x"}, Metrics: []string{"temperature"},
 				Severity: []string{"critical"}, AlertTypes: []string{"MOTION_HUMAN"}, StatusTypes: []string{"online"}}
 			s.Match(e, number)
+			// Lists that hold the event's own values, in other cases: the
+			// scan and the compiled sets must agree, filter by filter.
+			for _, sub := range ownValues(channel, e, number) {
+				long := padded(sub)
+				if scan, set := sub.Match(e, number), long.Match(e, number); scan != set {
+					t.Fatalf("%q on %s, %+v: scan %v, sets %v", data, channel, sub, scan, set)
+				}
+				if scan, set := len(sub.SelectMetrics(Telemetry(e))), len(long.SelectMetrics(Telemetry(e))); scan != set {
+					t.Fatalf("%q: SelectMetrics keeps %d by scan, %d by set", data, scan, set)
+				}
+			}
 		}
 	})
+}
+
+// ownValues returns one-filter subscriptions on channel whose values are
+// taken from e (its device, severity, triggers, the "status" and
+// "alert_type" strings and the metric names of its Body), as sent and
+// case-changed.
+func ownValues(channel string, e *herald.Event, number int64) []Subscription {
+	variants := func(vs ...string) []string {
+		var out []string
+		for _, v := range vs {
+			v = strings.ToValidUTF8(v, "\uFFFD")
+			if v != "" && len(v) <= MaxFilterValueBytes {
+				out = append(out, v, strings.ToUpper(v), strings.ToLower(v))
+			}
+		}
+		return out
+	}
+	bodyString := func(key string) string {
+		if v, ok := lookup(e.Body, key); ok {
+			if raw, ok := stringValue(v); ok {
+				return decodeKey(raw)
+			}
+		}
+		return ""
+	}
+	var names []string
+	for _, key := range []string{"telemetry", "metrics"} {
+		if v, ok := lookup(e.Body, key); ok {
+			m := newMembers(v)
+			for k, _, ok := m.next(); ok; k, _, ok = m.next() {
+				names = append(names, decodeKey(k))
+			}
+		}
+	}
+	return []Subscription{
+		{Channel: channel, DeviceIDs: variants(e.DeviceUUID, strconv.FormatInt(number, 10))},
+		{Channel: channel, Severity: variants(e.Severity)},
+		{Channel: channel, AlertTypes: variants(append(slices.Clone(e.Triggers), bodyString("alert_type"))...)},
+		{Channel: channel, StatusTypes: variants(bodyString("status"))},
+		{Channel: channel, Metrics: variants(names...)},
+	}
 }

@@ -9,7 +9,10 @@ import (
 )
 
 // Match reports whether e is for s. It runs once per subscription per
-// event on the fan-out path and never allocates.
+// event on the fan-out path, on the goroutine that serves every org of
+// the node, so it never allocates and costs O(size of e) however long
+// s's lists are: Decode compiles lists of more than a few values into
+// sets (filter.Set); shorter ones are scanned, which is faster for them.
 //
 // The channel must be s's (events of herald's "events" channel go to no
 // channels subscription). Then every filter that is set must hold, each
@@ -29,16 +32,20 @@ func (s *Subscription) Match(e *herald.Event, deviceNumber int64) bool {
 	if e.Channel != s.Channel || e.Channel == herald.ChannelEvents {
 		return false
 	}
-	if len(s.DeviceIDs) > 0 && !s.matchDevice(e.DeviceUUID, deviceNumber) {
+	sets := s.sets
+	if sets == nil {
+		sets = &noSets
+	}
+	if len(s.DeviceIDs) > 0 && !matchDevice(s.DeviceIDs, sets.devices, e.DeviceUUID, deviceNumber) {
 		return false
 	}
-	if len(s.Severity) > 0 && (e.Severity == "" || !filter.OneOf(s.Severity, e.Severity)) {
+	if len(s.Severity) > 0 && (e.Severity == "" || !contains(s.Severity, sets.severity, e.Severity)) {
 		return false
 	}
-	if len(s.AlertTypes) > 0 && !s.matchAlertType(e) {
+	if len(s.AlertTypes) > 0 && !matchAlertType(s.AlertTypes, sets.alertTypes, e) {
 		return false
 	}
-	if len(s.StatusTypes) > 0 && !matchString(s.StatusTypes, e.Body, "status") {
+	if len(s.StatusTypes) > 0 && !matchString(s.StatusTypes, sets.statusTypes, e.Body, "status") {
 		return false
 	}
 	if len(s.Metrics) > 0 {
@@ -46,47 +53,63 @@ func (s *Subscription) Match(e *herald.Event, deviceNumber int64) bool {
 		if e.Channel == herald.ChannelSystem {
 			key = "metrics"
 		}
-		if !matchKeys(s.Metrics, e.Body, key) {
+		if !matchKeys(s.Metrics, sets.metrics, e.Body, key) {
 			return false
 		}
 	}
 	return true
 }
 
-func (s *Subscription) matchDevice(uuid string, number int64) bool {
-	var buf [20]byte
-	var num []byte
-	if number > 0 {
-		num = strconv.AppendInt(buf[:0], number, 10)
+// filterSets are a Subscription's lists compiled. A nil *filter.Set
+// means "scan the list".
+type filterSets struct {
+	devices, metrics, severity, alertTypes, statusTypes *filter.Set
+}
+
+var noSets filterSets
+
+// scanMax is the longest list Match scans rather than looks up in a set.
+const scanMax = 8
+
+// compile builds s.sets if one of s's lists is longer than scanMax;
+// Decode calls it on every subscription it returns.
+func (s *Subscription) compile() {
+	var sets filterSets
+	long := false
+	for _, l := range [...]struct {
+		list []string
+		set  **filter.Set
+	}{
+		{s.DeviceIDs, &sets.devices}, {s.Metrics, &sets.metrics}, {s.Severity, &sets.severity},
+		{s.AlertTypes, &sets.alertTypes}, {s.StatusTypes, &sets.statusTypes},
+	} {
+		if len(l.list) > scanMax {
+			set := filter.NewSet(l.list)
+			*l.set, long = &set, true
+		}
 	}
-	for _, id := range s.DeviceIDs {
-		if (uuid != "" && strings.EqualFold(id, uuid)) || (num != nil && id == string(num)) {
+	if long {
+		s.sets = &sets
+	}
+}
+
+// contains reports whether v is one of list, ignoring case, through set
+// if there is one.
+func contains(list []string, set *filter.Set, v string) bool {
+	if set != nil {
+		return set.Contains(v)
+	}
+	for _, item := range list {
+		if strings.EqualFold(item, v) {
 			return true
 		}
 	}
 	return false
 }
 
-func (s *Subscription) matchAlertType(e *herald.Event) bool {
-	for _, t := range e.Triggers {
-		if filter.OneOf(s.AlertTypes, t) {
-			return true
-		}
-	}
-	return matchString(s.AlertTypes, e.Body, "alert_type")
-}
-
-// matchString reports whether Body's top-level member key is a string
-// that list holds.
-func matchString(list []string, body []byte, key string) bool {
-	value, ok := lookup(body, key)
-	if !ok {
-		return false
-	}
-	raw, ok := stringValue(value)
-	if !ok {
-		return false
-	}
+// scanRaw reports whether raw, the content of a JSON string as stored
+// (escapes not decoded), is one of list, ignoring case.
+func scanRaw(list []string, raw []byte) bool {
 	for _, item := range list {
 		if rawEqualFold(raw, item) {
 			return true
@@ -95,19 +118,93 @@ func matchString(list []string, body []byte, key string) bool {
 	return false
 }
 
+// setHasRaw is scanRaw through a set. key is scratch space, reused so
+// that it is cleared once per Match rather than once per value.
+func setHasRaw(set *filter.Set, raw []byte, key *filter.Key) bool {
+	key.Reset()
+	for i := 0; i < len(raw); {
+		var r rune
+		r, i = nextRune(raw, i)
+		key.AddRune(r)
+	}
+	return set.ContainsKey(key)
+}
+
+func matchDevice(ids []string, set *filter.Set, uuid string, number int64) bool {
+	var buf [20]byte
+	var num []byte
+	if number > 0 {
+		num = strconv.AppendInt(buf[:0], number, 10)
+	}
+	if set != nil {
+		if uuid != "" && set.Contains(uuid) {
+			return true
+		}
+		if num == nil {
+			return false
+		}
+		// Decimal digits fold to themselves only: the lookup is exact.
+		var key filter.Key
+		for _, c := range num {
+			key.AddRune(rune(c))
+		}
+		return set.ContainsKey(&key)
+	}
+	for _, id := range ids {
+		if (uuid != "" && strings.EqualFold(id, uuid)) || (num != nil && id == string(num)) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchAlertType(list []string, set *filter.Set, e *herald.Event) bool {
+	for _, t := range e.Triggers {
+		if contains(list, set, t) {
+			return true
+		}
+	}
+	return matchString(list, set, e.Body, "alert_type")
+}
+
+// matchString reports whether Body's top-level member key is a string
+// that list holds.
+func matchString(list []string, set *filter.Set, body []byte, key string) bool {
+	value, ok := lookup(body, key)
+	if !ok {
+		return false
+	}
+	raw, ok := stringValue(value)
+	if !ok {
+		return false
+	}
+	if set == nil {
+		return scanRaw(list, raw)
+	}
+	var scratch filter.Key
+	return setHasRaw(set, raw, &scratch)
+}
+
 // matchKeys reports whether Body's top-level member key is an object with
 // a member that list names.
-func matchKeys(list []string, body []byte, key string) bool {
+func matchKeys(list []string, set *filter.Set, body []byte, key string) bool {
 	value, ok := lookup(body, key)
 	if !ok {
 		return false
 	}
 	m := newMembers(value)
-	for k, _, ok := m.next(); ok; k, _, ok = m.next() {
-		for _, item := range list {
-			if rawEqualFold(k, item) {
+	if set == nil {
+		for k, _, ok := m.next(); ok; k, _, ok = m.next() {
+			if scanRaw(list, k) {
 				return true
 			}
+		}
+		return false
+	}
+	var scratch filter.Key
+	for k, _, ok := m.next(); ok; k, _, ok = m.next() {
+		if setHasRaw(set, k, &scratch) {
+			return true
 		}
 	}
 	return false

@@ -1,6 +1,8 @@
 package channels
 
 import (
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/herald-gw/herald"
@@ -68,7 +70,73 @@ func TestMatch(t *testing.T) {
 			if got := tt.sub.Match(tt.e, tt.number); got != tt.want {
 				t.Fatalf("Match = %v, want %v", got, tt.want)
 			}
+			// The same lists, long enough to be compiled into sets.
+			long := padded(tt.sub)
+			if long.sets == nil && hasList(tt.sub) {
+				t.Fatal("long lists not compiled")
+			}
+			if got := long.Match(tt.e, tt.number); got != tt.want {
+				t.Fatalf("Match with compiled lists = %v, want %v", got, tt.want)
+			}
 		})
+	}
+}
+
+// padded returns sub with every list it sets grown past scanMax with
+// values no event holds, compiled as Decode compiles them.
+func padded(sub Subscription) Subscription {
+	pad := func(list []string) []string {
+		if len(list) == 0 {
+			return list
+		}
+		out := slices.Clone(list)
+		for i := len(out); i <= scanMax; i++ {
+			out = append(out, "pad-"+strconv.Itoa(i))
+		}
+		return out
+	}
+	sub.DeviceIDs, sub.Metrics, sub.Severity = pad(sub.DeviceIDs), pad(sub.Metrics), pad(sub.Severity)
+	sub.AlertTypes, sub.StatusTypes = pad(sub.AlertTypes), pad(sub.StatusTypes)
+	sub.sets = nil
+	sub.compile()
+	return sub
+}
+
+func hasList(s Subscription) bool {
+	return len(s.DeviceIDs)+len(s.Metrics)+len(s.Severity)+len(s.AlertTypes)+len(s.StatusTypes) > 0
+}
+
+// TestDecodeCompiles: Decode compiles a list longer than scanMax and
+// leaves short ones to be scanned.
+func TestDecodeCompiles(t *testing.T) {
+	m, err := Decode([]byte(`{"type":"subscribe","channel":"alerts","severity":["critical"],"alert_type":` + listJSON("T", scanMax+1) + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Sub.sets == nil || m.Sub.sets.alertTypes == nil || m.Sub.sets.severity != nil {
+		t.Fatalf("sets = %+v", m.Sub.sets)
+	}
+	if m, _ := Decode([]byte(`{"type":"subscribe","channel":"alerts","alert_type":` + listJSON("T", scanMax) + `}`)); m.Sub.sets != nil {
+		t.Fatal("a short list was compiled")
+	}
+}
+
+func TestSelectMetrics(t *testing.T) {
+	e := event(t, 44, `{"channel":"telemetry","entity":"TELEMETRY","telemetry":{"Temperature":{"value":1},"humidity":{"value":2},"pressure":{"value":3}}}`)
+	for _, sub := range []Subscription{
+		{Channel: "telemetry", Metrics: []string{"temperature", "PRESSURE"}},
+		padded(Subscription{Channel: "telemetry", Metrics: []string{"temperature", "PRESSURE"}}),
+	} {
+		var names []string
+		for _, m := range sub.SelectMetrics(Telemetry(e)) {
+			names = append(names, m.Name)
+		}
+		if !slices.Equal(names, []string{"Temperature", "pressure"}) {
+			t.Errorf("SelectMetrics with %d names = %q", len(sub.Metrics), names)
+		}
+	}
+	if got := (&Subscription{Channel: "telemetry"}).SelectMetrics(Telemetry(e)); len(got) != 3 {
+		t.Errorf("no metrics filter kept %d metrics", len(got))
 	}
 }
 
@@ -91,9 +159,11 @@ func TestMatchAllocations(t *testing.T) {
 			event(t, 4, `{"alert_type":"temp_h\u0069gh","channel":"alerts","deviceUuid":"d-9","entity":"ALERT"}`)},
 	}
 	for i, c := range cases {
-		allocs := testing.AllocsPerRun(1000, func() { c.sub.Match(c.e, 1) })
-		if allocs != 0 {
-			t.Errorf("case %d: Match allocates %.1f times", i, allocs)
+		for _, sub := range []Subscription{c.sub, padded(c.sub)} {
+			allocs := testing.AllocsPerRun(1000, func() { sub.Match(c.e, 1) })
+			if allocs != 0 {
+				t.Errorf("case %d with %d device ids: Match allocates %.1f times", i, len(sub.DeviceIDs), allocs)
+			}
 		}
 	}
 }

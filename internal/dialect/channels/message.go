@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/filter"
 )
 
 // Message types, as Message.Type holds them after Decode (aliases
@@ -22,9 +23,14 @@ const (
 // limit).
 const MaxBatch = 50
 
-// MaxFilterValues is the most values one filter list may hold; every
-// value costs a comparison per event.
-const MaxFilterValues = 100
+// MaxFilterValues is the most values one filter list may hold, and
+// MaxFilterValueBytes the longest value (decoded): they bound what a
+// subscription keeps. Match's cost does not grow with them (Decode
+// compiles long lists into sets).
+const (
+	MaxFilterValues     = 100
+	MaxFilterValueBytes = filter.MaxValueBytes
+)
 
 // Frequency bounds. Zero means real-time: every event as it comes.
 const (
@@ -62,6 +68,10 @@ type Subscription struct {
 	AlertTypes  []string      // "alert_type": policy alert triggers or an "alert_type" field
 	StatusTypes []string      // "status_types": device statuses
 	Frequency   time.Duration // "frequency": 0 for real-time, else MinFrequency..MaxFrequency
+
+	// sets holds the lists compiled for Match when one of them is long
+	// (Decode builds it); nil, Match scans the lists.
+	sets *filterSets
 }
 
 // Channels a client may subscribe to. herald's "events" channel (events

@@ -38,6 +38,27 @@ func Telemetry(e *herald.Event) []Metric {
 	return metrics
 }
 
+// SelectMetrics keeps, in place and in order, the metrics of all that
+// s.Metrics names, comparing names without regard to case as Match does;
+// all of them if s.Metrics is empty. It costs O(len(all)) however many
+// names s.Metrics holds.
+func (s *Subscription) SelectMetrics(all []Metric) []Metric {
+	if len(s.Metrics) == 0 {
+		return all
+	}
+	var set *filter.Set
+	if s.sets != nil {
+		set = s.sets.metrics
+	}
+	out := all[:0]
+	for _, m := range all {
+		if contains(s.Metrics, set, m.Name) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // decodeKey returns the string a JSON string's raw content stands for.
 func decodeKey(raw []byte) string {
 	if !hasBackslash(raw) && utf8.Valid(raw) {

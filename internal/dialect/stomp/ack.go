@@ -23,17 +23,13 @@ func (c *conn) ack(f *Frame) bool {
 	if !ok {
 		return c.fail(f, "bad ack id", "The ACK/NACK does not name a message awaiting acknowledgement.")
 	}
-	if inTx {
-		refs := c.txs[tx]
-		switch {
-		case len(refs) >= c.cfg.MaxPendingAcks:
-			return c.fail(f, "transaction too large",
-				"A transaction may hold "+strconv.Itoa(c.cfg.MaxPendingAcks)+" ACK/NACK frames (limits.max_pending_acks).")
-		}
-		c.txs[tx] = append(refs, ref)
-		return c.receipt(f)
-	}
-	if !ref.sub.settle(ref.id) {
+	switch {
+	case inTx && len(c.txs[tx]) >= c.cfg.MaxPendingAcks:
+		return c.fail(f, "transaction too large",
+			"A transaction may hold "+strconv.Itoa(c.cfg.MaxPendingAcks)+" ACK/NACK frames (limits.max_pending_acks).")
+	case inTx:
+		c.txs[tx] = append(c.txs[tx], ref)
+	case !ref.sub.settle(ref.id):
 		return c.fail(f, "bad ack id", "The ACK/NACK does not name a message awaiting acknowledgement.")
 	}
 	return c.receipt(f)

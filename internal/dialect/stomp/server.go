@@ -31,7 +31,7 @@ const TopicPrefix = "/topic/change/"
 // Config configures the stomp dialect of a node; one is shared by all its
 // connections. Set it up once, with WithDefaults.
 type Config struct {
-	Node   *session.Node
+	Node   *session.Node // required
 	Limits Limits
 	// HeartBeat is what the server offers in CONNECTED: it can send every
 	// HeartBeat and wants to hear from the client every HeartBeat. Default 10s.
@@ -49,10 +49,6 @@ type Config struct {
 
 // WithDefaults returns c with its zero fields set to the defaults.
 func (c Config) WithDefaults() Config {
-	if c.Node == nil {
-		node := session.Node{}.WithDefaults()
-		c.Node = &node
-	}
 	if c.HeartBeat <= 0 {
 		c.HeartBeat = 10 * time.Second
 	}
