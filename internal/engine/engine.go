@@ -20,9 +20,10 @@ import (
 
 // Compile-time proof that the engine is everything the root package asks of it.
 var (
-	_ herald.EventLog  = (*Engine)(nil)
-	_ herald.StateView = (*Engine)(nil)
-	_ herald.Registry  = (*Engine)(nil)
+	_ herald.EventLog     = (*Engine)(nil)
+	_ herald.StateView    = (*Engine)(nil)
+	_ herald.Registry     = (*Engine)(nil)
+	_ herald.SessionStore = (*Engine)(nil)
 )
 
 // Names of the JetStream assets. They are part of the on-disk and
@@ -37,6 +38,7 @@ const (
 	bucketUsers    = "herald_users"
 	bucketDevices  = "herald_devices"
 	bucketSettings = "herald_settings"
+	bucketSessions = "herald_sessions"
 )
 
 // Durability modes of Config.Sync.
@@ -143,9 +145,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-// Engine is herald's event log, state view and registry on NATS
-// JetStream, embedded in the process or in an external cluster. It is safe
-// for concurrent use.
+// Engine is herald's event log, state view, registry and session store
+// on NATS JetStream, embedded in the process or in an external cluster.
+// It is safe for concurrent use.
 type Engine struct {
 	cfg    Config
 	log    *slog.Logger
@@ -157,6 +159,7 @@ type Engine struct {
 	state  jetstream.Stream
 
 	orgs, keys, users, devices, settings jetstream.KeyValue
+	sessions                             jetstream.KeyValue // see sessions.go
 
 	batchSlots chan struct{}
 	pipe       *pipeline // publishes Appends; see append.go
@@ -366,6 +369,17 @@ func (e *Engine) ensureAssets(ctx context.Context) error {
 		if err != nil {
 			return engineError("create bucket "+b.name, err)
 		}
+	}
+	// LimitMarkerTTL turns on the per-message TTLs that expire sessions.
+	e.sessions, err = e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         bucketSessions,
+		History:        1,
+		Storage:        jetstream.FileStorage,
+		Replicas:       e.cfg.Replicas,
+		LimitMarkerTTL: sessionMarkerTTL,
+	})
+	if err != nil {
+		return engineError("create bucket "+bucketSessions, err)
 	}
 	return nil
 }
