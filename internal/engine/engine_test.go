@@ -11,11 +11,11 @@ import (
 )
 
 func TestEmbedded(t *testing.T) {
-	enginetest.Run(t, embedded)
+	enginetest.Run(t, enginetest.NATS(embedded))
 }
 
 func TestExternal(t *testing.T) {
-	enginetest.Run(t, external)
+	enginetest.Run(t, enginetest.NATS(external))
 }
 
 func embedded(t *testing.T) engine.Config {

@@ -1,6 +1,10 @@
-// Package enginetest is the contract every engine mode passes: the same
-// suite runs against the embedded server and an external cluster, so
-// that "the same code, embedded or external" is checked, not assumed.
+// Package enginetest is the contract every engine passes: the same suite
+// runs against the in-memory engine, the embedded NATS server and an
+// external NATS cluster, so that "the same code, embedded or external"
+// and "the test double behaves like the real thing" are checked, not
+// assumed. Tests of what only the NATS engine offers (atomic batches, its
+// size limits, data that outlives a restart) skip implementations that do
+// not offer it, found by optional interfaces.
 package enginetest
 
 import (
@@ -14,12 +18,52 @@ import (
 	"github.com/herald-gw/herald/internal/engine"
 )
 
-// Storage returns the configuration of a fresh, empty place for an
-// engine's data: a new DataDir, or the URLs of a NATS server that no other
-// call shares. Opening the returned configuration again must reach the
-// same data. The suite sets the limits it tests (MaxBatch, MaxBytes…) on
-// the copy it opens.
-type Storage func(t *testing.T) engine.Config
+// Engine is what the suite tests: every interface the root package asks
+// of an engine.
+type Engine interface {
+	herald.EventLog
+	herald.StateView
+	herald.Registry
+	herald.SessionStore
+}
+
+// Storage returns, for one test, a fresh and empty Engine on storage that
+// no other call shares, with the given limits, and closes it when the
+// test ends.
+type Storage func(t *testing.T, limits Limits) Engine
+
+// Limits are the limits a test needs. The zero value asks for none (the
+// implementation's defaults).
+type Limits struct {
+	// Retain, when positive, makes the log keep only about this many of
+	// its newest events, so that retention can be reached with a few
+	// hundred appends. An implementation whose log is bounded in bytes
+	// converts it with the size of a typical test event.
+	Retain int
+	// MaxBatch, when positive, is the most records one Append takes;
+	// only tests that skip implementations without that limit set it.
+	MaxBatch int
+}
+
+// Reopener is an Engine whose data outlives it: the persistence test
+// runs only on such implementations.
+type Reopener interface {
+	// Reopen closes the engine and opens a new one on the same storage,
+	// closed when the test ends.
+	Reopen(t *testing.T) Engine
+}
+
+// atomicAppender is an engine that can store a batch whole or not at all
+// (engine.Engine.AppendAtomic).
+type atomicAppender interface {
+	AppendAtomic(ctx context.Context, records []herald.Record) ([]uint64, error)
+}
+
+// stateLagger is an engine whose state view trails its log
+// (engine.Engine.StateLag). An engine without it updates both at once.
+type stateLagger interface {
+	StateLag(ctx context.Context) (uint64, error)
+}
 
 // Run runs the contract suite, each test on storage of its own.
 func Run(t *testing.T, storage Storage) {
@@ -39,7 +83,11 @@ func Run(t *testing.T, storage Storage) {
 		{"APIKeys", testAPIKeys},
 		{"Users", testUsers},
 		{"Devices", testDevices},
+		{"WatchDevices", testWatchDevices},
 		{"Settings", testSettings},
+		{"Sessions", testSessions},
+		{"SessionExpiry", testSessionExpiry},
+		{"SessionRace", testSessionRace},
 		{"Persistence", testPersistence},
 	}
 	for _, test := range tests {
@@ -47,8 +95,35 @@ func Run(t *testing.T, storage Storage) {
 	}
 }
 
-// open opens an engine on cfg and closes it when the test ends.
-func open(t *testing.T, cfg engine.Config) *engine.Engine {
+// eventBytes is about what one test event (see record) costs a log that
+// is bounded in bytes: the JSON, the subject and the store's framing.
+const eventBytes = 300
+
+// NATS returns the Storage of the NATS engine: config gives a fresh,
+// empty place for its data (a new DataDir, or the URLs of a NATS server
+// that no other call shares), which opening again must reach.
+func NATS(config func(t *testing.T) engine.Config) Storage {
+	return func(t *testing.T, limits Limits) Engine {
+		cfg := config(t)
+		if limits.MaxBatch > 0 {
+			cfg.MaxBatch = limits.MaxBatch
+		}
+		if limits.Retain > 0 {
+			cfg.MaxBytes = int64(limits.Retain) * eventBytes
+		}
+		return openNATS(t, cfg)
+	}
+}
+
+// natsEngine is the NATS engine with what the suite asks of it beyond the
+// interfaces: reopening its storage.
+type natsEngine struct {
+	*engine.Engine
+	cfg engine.Config
+}
+
+// openNATS opens an engine on cfg and closes it when the test ends.
+func openNATS(t *testing.T, cfg engine.Config) *natsEngine {
 	t.Helper()
 	e, err := engine.Open(testContext(t), cfg)
 	if err != nil {
@@ -59,7 +134,15 @@ func open(t *testing.T, cfg engine.Config) *engine.Engine {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return e
+	return &natsEngine{Engine: e, cfg: cfg}
+}
+
+func (e *natsEngine) Reopen(t *testing.T) Engine {
+	t.Helper()
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return openNATS(t, e.cfg)
 }
 
 // testContext bounds every engine call of a test, so that a hang fails
@@ -124,7 +207,7 @@ func numberOf(t *testing.T, event *herald.Event) int {
 	return body.N
 }
 
-func mustAppend(t *testing.T, e *engine.Engine, records ...herald.Record) []uint64 {
+func mustAppend(t *testing.T, e Engine, records ...herald.Record) []uint64 {
 	t.Helper()
 	ids, err := e.Append(testContext(t), records)
 	if err != nil {
@@ -136,7 +219,7 @@ func mustAppend(t *testing.T, e *engine.Engine, records ...herald.Record) []uint
 	return ids
 }
 
-func lastID(t *testing.T, e *engine.Engine) uint64 {
+func lastID(t *testing.T, e Engine) uint64 {
 	t.Helper()
 	id, err := e.LastID(testContext(t))
 	if err != nil {
@@ -146,7 +229,7 @@ func lastID(t *testing.T, e *engine.Engine) uint64 {
 }
 
 // replay returns the events Replay passes to fn, checking its result.
-func replay(t *testing.T, e *engine.Engine, org string, after, until uint64) []*herald.Event {
+func replay(t *testing.T, e Engine, org string, after, until uint64) []*herald.Event {
 	t.Helper()
 	var events []*herald.Event
 	last, err := e.Replay(testContext(t), org, after, until, func(event *herald.Event) error {

@@ -8,11 +8,10 @@ import (
 	"testing"
 
 	"github.com/herald-gw/herald"
-	"github.com/herald-gw/herald/internal/engine"
 )
 
 func testAppend(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
 
 	if id := lastID(t, e); id != 0 {
@@ -61,11 +60,17 @@ func testAppend(t *testing.T, storage Storage) {
 
 // testAppendAtomic checks what is whole-or-nothing: AppendAtomic always,
 // and Append for everything it rejects before publishing (too many
-// records, a record too large, two orgs).
+// records, a record too large, two orgs). It is about the NATS engine's
+// atomic batches and limits: other engines skip it.
 func testAppendAtomic(t *testing.T, storage Storage) {
-	cfg := storage(t)
-	cfg.MaxBatch = 4
-	e := open(t, cfg)
+	opened := storage(t, Limits{MaxBatch: 4})
+	e, ok := opened.(interface {
+		Engine
+		atomicAppender
+	})
+	if !ok {
+		t.Skip("the engine has no atomic batches")
+	}
 	ctx := testContext(t)
 	mustAppend(t, e, simple("org-a", 0))
 
@@ -105,11 +110,13 @@ func testAppendAtomic(t *testing.T, storage Storage) {
 // a producer that retries the whole request with keys gets every event
 // stored once, with the ids of those already stored, in request order.
 func testAppendRetry(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
-	for name, appendFn := range map[string]func(context.Context, []herald.Record) ([]uint64, error){
-		"Append": e.Append, "AppendAtomic": e.AppendAtomic,
-	} {
+	appends := map[string]func(context.Context, []herald.Record) ([]uint64, error){"Append": e.Append}
+	if atomic, ok := e.(atomicAppender); ok {
+		appends["AppendAtomic"] = atomic.AppendAtomic
+	}
+	for name, appendFn := range appends {
 		request := make([]herald.Record, 5)
 		for i := range request {
 			request[i] = record(fields{org: "org-a", device: "device-1", key: fmt.Sprint(name, "-", i), n: i + 1})
@@ -135,7 +142,10 @@ func testAppendRetry(t *testing.T, storage Storage) {
 	for _, event := range replay(t, e, "org-a", 0, 0) {
 		tags = append(tags, numberOf(t, event))
 	}
-	want := []int{1, 3, 2, 4, 5, 1, 3, 2, 4, 5}
+	var want []int
+	for range appends {
+		want = append(want, 1, 3, 2, 4, 5)
+	}
 	if len(tags) != len(want) {
 		t.Fatalf("stored %v, want %v", tags, want)
 	}
@@ -147,7 +157,7 @@ func testAppendRetry(t *testing.T, storage Storage) {
 }
 
 func testDedupe(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	keyed := func(org, key string, n int) herald.Record {
 		return record(fields{org: org, device: "device-1", key: key, n: n})
 	}
@@ -207,7 +217,7 @@ func testDedupe(t *testing.T, storage Storage) {
 }
 
 func testReplay(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
 
 	// Interleave two orgs, one of them with a name that prefixes the other.
@@ -279,7 +289,7 @@ func testReplay(t *testing.T, storage Storage) {
 // 12k events of the org in 13.2k, so that the replay from the start reads
 // the whole log and skips the other org's events itself (see
 // engine.readAllShare), and the one from the cursor has the server filter.
-func testReplayLong(t *testing.T, e *engine.Engine) {
+func testReplayLong(t *testing.T, e Engine) {
 	var want []uint64
 	for b := range 12 {
 		for org, n := range map[string]int{"org-a": 1000, "org-a2": 100} {
@@ -309,7 +319,7 @@ func testReplayLong(t *testing.T, e *engine.Engine) {
 }
 
 func testFollow(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	for i := range 10 {
 		org := "org-a"
 		if i%3 == 0 {

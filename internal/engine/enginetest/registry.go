@@ -1,14 +1,17 @@
 package enginetest
 
 import (
+	"context"
+	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/herald-gw/herald"
-	"github.com/herald-gw/herald/internal/engine"
 )
 
 func testOrgs(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
 
 	if orgs, err := e.Orgs(ctx); err != nil || len(orgs) != 0 {
@@ -36,7 +39,7 @@ func testOrgs(t *testing.T, storage Storage) {
 }
 
 func testAPIKeys(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
 
 	key := herald.APIKey{Hash: herald.HashAPIKey("secret"), Org: "org-a", Name: "ci", Scopes: []string{herald.ScopePublish}}
@@ -55,7 +58,7 @@ func testAPIKeys(t *testing.T, storage Storage) {
 }
 
 func testUsers(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
 
 	users := []herald.User{
@@ -82,7 +85,7 @@ func testUsers(t *testing.T, storage Storage) {
 }
 
 func testDevices(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
 
 	// org-1 is a prefix of org-10: listing one must not list the other.
@@ -121,8 +124,141 @@ func testDevices(t *testing.T, storage Storage) {
 	wantCode(t, e.PutDevice(ctx, herald.Device{Org: "org-1"}), herald.EINVALID)
 }
 
+// testWatchDevices starts one watch on an empty registry and one on a
+// registry with devices of two orgs: each gets the stored devices (the
+// newest version of each, once), then ready, then every device put
+// after, of every org, in the order they were put.
+func testWatchDevices(t *testing.T, storage Storage) {
+	e := storage(t, Limits{})
+	ctx := testContext(t)
+	put := func(devices ...herald.Device) {
+		t.Helper()
+		for _, device := range devices {
+			if err := e.PutDevice(ctx, device); err != nil {
+				t.Fatalf("PutDevice(%+v): %v", device, err)
+			}
+		}
+	}
+
+	early := watchDevices(t, e)
+	early.expectReady(t, nil)
+
+	put(
+		herald.Device{Org: "org-1", UUID: "cam-1", Name: "lobby", Kind: "camera"},
+		herald.Device{Org: "org-2", UUID: "cam-1", Name: "garage", Kind: "camera"},
+		herald.Device{Org: "org-1", UUID: "door.1 b", Name: "door", Kind: "door", Number: 7},
+		herald.Device{Org: "org-1", UUID: "cam-1", Name: "lobby east", Kind: "camera", Number: 2},
+	)
+	late := watchDevices(t, e)
+	late.expectReady(t, []herald.Device{
+		{Org: "org-2", UUID: "cam-1", Name: "garage", Kind: "camera"},
+		{Org: "org-1", UUID: "door.1 b", Name: "door", Kind: "door", Number: 7},
+		{Org: "org-1", UUID: "cam-1", Name: "lobby east", Kind: "camera", Number: 2},
+	})
+
+	after := []herald.Device{
+		{Org: "org-2", UUID: "sensor-9", Name: "freezer", Kind: "sensor"},
+		{Org: "org-1", UUID: "cam-1", Name: "lobby west", Kind: "camera", Number: 3},
+		{Org: "org-3", UUID: "cam-1", Name: "new org", Kind: "camera"},
+	}
+	put(after...)
+	late.expect(t, after)
+	early.expect(t, []herald.Device{
+		{Org: "org-1", UUID: "cam-1", Name: "lobby", Kind: "camera"},
+		{Org: "org-2", UUID: "cam-1", Name: "garage", Kind: "camera"},
+		{Org: "org-1", UUID: "door.1 b", Name: "door", Kind: "door", Number: 7},
+		{Org: "org-1", UUID: "cam-1", Name: "lobby east", Kind: "camera", Number: 2},
+	})
+	early.expect(t, after)
+
+	for _, w := range []*deviceWatch{early, late} {
+		if err := w.stop(); !errors.Is(err, context.Canceled) {
+			t.Fatalf("WatchDevices returned %v after cancel, want context.Canceled", err)
+		}
+		select {
+		case d := <-w.seen:
+			t.Fatalf("WatchDevices passed an extra %v", d)
+		default:
+		}
+	}
+}
+
+// deviceWatch is a running WatchDevices: what it passed to fn, and a nil
+// for its call of ready, in the order they came.
+type deviceWatch struct {
+	seen chan *herald.Device
+	stop func() error
+}
+
+func watchDevices(t *testing.T, e Engine) *deviceWatch {
+	ctx, cancel := context.WithCancel(testContext(t))
+	w := &deviceWatch{seen: make(chan *herald.Device, 100)}
+	done := make(chan error, 1)
+	go func() {
+		done <- e.WatchDevices(ctx, func(d herald.Device) { w.seen <- &d }, func() { w.seen <- nil })
+	}()
+	var once sync.Once
+	var err error
+	w.stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { w.stop() })
+	return w
+}
+
+// next returns what the watch passed next, failing the test after a
+// bound.
+func (w *deviceWatch) next(t *testing.T) *herald.Device {
+	t.Helper()
+	select {
+	case d := <-w.seen:
+		return d
+	case <-time.After(20 * time.Second):
+		t.Fatal("WatchDevices passed nothing for 20s")
+		return nil
+	}
+}
+
+// expectReady checks that the watch passes exactly the devices of want,
+// in any order, and then calls ready.
+func (w *deviceWatch) expectReady(t *testing.T, want []herald.Device) {
+	t.Helper()
+	missing := make(map[herald.Device]bool)
+	for _, d := range want {
+		missing[d] = true
+	}
+	for {
+		d := w.next(t)
+		if d == nil {
+			break
+		}
+		if !missing[*d] {
+			t.Fatalf("before ready, WatchDevices passed %+v, not one of the stored devices %+v (or twice)", *d, want)
+		}
+		delete(missing, *d)
+	}
+	if len(missing) > 0 {
+		t.Fatalf("WatchDevices was ready without passing %v", missing)
+	}
+}
+
+// expect checks that the watch passes want next, in order.
+func (w *deviceWatch) expect(t *testing.T, want []herald.Device) {
+	t.Helper()
+	for _, device := range want {
+		d := w.next(t)
+		if d == nil {
+			t.Fatalf("WatchDevices called ready again, want %+v", device)
+		}
+		if *d != device {
+			t.Fatalf("WatchDevices passed %+v, want %+v", *d, device)
+		}
+	}
+}
+
 func testSettings(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
 
 	_, err := e.Setting(ctx, "bootstrap.done")
@@ -144,15 +280,16 @@ func testSettings(t *testing.T, storage Storage) {
 }
 
 // testPersistence closes an engine and opens its storage again: the log,
-// the dedupe window, the state and the registry are all still there.
+// the dedupe window, the state, the registry and the detached sessions
+// are all still there. Engines whose data dies with them skip it.
 func testPersistence(t *testing.T, storage Storage) {
-	cfg := storage(t)
+	first := storage(t, Limits{})
+	reopener, ok := first.(Reopener)
+	if !ok {
+		t.Skip("the engine's data does not outlive it")
+	}
 	ctx := testContext(t)
 
-	first, err := engine.Open(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
 	keyed := record(fields{org: "org-a", device: "cam-1", key: "once", n: 1})
 	stored := append(mustAppend(t, first, keyed, simple("org-a", 2)), mustAppend(t, first, simple("org-b", 3))...)
 	device := herald.Device{Org: "org-a", UUID: "cam-1", Name: "lobby", Kind: "camera"}
@@ -162,16 +299,14 @@ func testPersistence(t *testing.T, storage Storage) {
 		first.PutUser(ctx, herald.User{Org: "org-a", Name: "alice", PasswordHash: "h"}),
 		first.PutDevice(ctx, device),
 		first.PutSetting(ctx, "bootstrap", "done"),
+		first.SaveSession(ctx, herald.DetachedSession{ID: "s1", Org: "org-a", After: 2, Expires: time.Now().Add(time.Hour)}),
 	} {
 		if err != nil {
-			t.Fatalf("registry put: %v", err)
+			t.Fatalf("put: %v", err)
 		}
 	}
-	if err := first.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
 
-	e := open(t, cfg)
+	e := reopener.Reopen(t)
 	if id := lastID(t, e); id != 3 {
 		t.Fatalf("LastID after reopening is %d, want 3", id)
 	}
@@ -201,5 +336,8 @@ func testPersistence(t *testing.T, storage Storage) {
 	}
 	if value, err := e.Setting(ctx, "bootstrap"); err != nil || value != "done" {
 		t.Fatalf("Setting after reopening = %q, %v", value, err)
+	}
+	if s, err := e.TakeSession(ctx, "s1"); err != nil || s.Org != "org-a" || s.After != 2 {
+		t.Fatalf("TakeSession after reopening = %+v, %v", s, err)
 	}
 }

@@ -4,11 +4,10 @@ import (
 	"testing"
 
 	"github.com/herald-gw/herald"
-	"github.com/herald-gw/herald/internal/engine"
 )
 
 func testLatest(t *testing.T, storage Storage) {
-	e := open(t, storage(t))
+	e := storage(t, Limits{})
 	ctx := testContext(t)
 
 	alert := fields{org: "org-a", channel: herald.ChannelAlerts, entity: "POLICY_ALERT", device: "cam-1", entityUUID: "policy-1"}
@@ -63,9 +62,7 @@ func testLatest(t *testing.T, storage Storage) {
 // must still answer for them, and a cursor from before the log's start
 // must be refused, not silently skipped.
 func testRetention(t *testing.T, storage Storage) {
-	cfg := storage(t)
-	cfg.MaxBytes = 32 << 10
-	e := open(t, cfg)
+	e := storage(t, Limits{Retain: 100})
 	ctx := testContext(t)
 
 	kept := mustAppend(t, e, record(fields{org: "org-a", device: "kept", entityUUID: "x", n: 1}))[0]
@@ -115,11 +112,15 @@ func testRetention(t *testing.T, storage Storage) {
 	}
 }
 
-// waitForState waits until STATE has copied every event of the log.
-func waitForState(t *testing.T, e *engine.Engine) {
+// waitForState waits until the state view holds every event of the log.
+func waitForState(t *testing.T, e Engine) {
 	t.Helper()
+	lagger, ok := e.(stateLagger)
+	if !ok {
+		return
+	}
 	eventually(t, "STATE catches up", func() (bool, error) {
-		lag, err := e.StateLag(testContext(t))
+		lag, err := lagger.StateLag(testContext(t))
 		return lag == 0, err
 	})
 }
