@@ -1,0 +1,242 @@
+package inmem
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/herald-gw/herald"
+)
+
+// scoped names a thing of one org.
+type scoped struct{ org, name string }
+
+// revisioned is a stored device and the order it was put in.
+type revisioned struct {
+	device   herald.Device
+	revision uint64
+}
+
+// deviceWatcher is one WatchDevices call: the devices put since it last
+// looked, guarded by Engine.mu, and a wake-up with room for one signal.
+type deviceWatcher struct {
+	pending []herald.Device
+	wake    chan struct{}
+}
+
+// PutOrg stores org under its uuid, replacing any previous version.
+func (e *Engine) PutOrg(ctx context.Context, org herald.Org) error {
+	if err := checkOrg(org.UUID); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.orgs[org.UUID] = org
+	return nil
+}
+
+// Org returns the org with the given uuid.
+func (e *Engine) Org(ctx context.Context, uuid string) (herald.Org, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	org, ok := e.orgs[uuid]
+	if !ok {
+		return org, herald.Errorf(herald.ENOTFOUND, "org %q not found", uuid)
+	}
+	return org, nil
+}
+
+// Orgs returns every org, sorted by uuid.
+func (e *Engine) Orgs(ctx context.Context) ([]herald.Org, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var orgs []herald.Org
+	for _, org := range e.orgs {
+		orgs = append(orgs, org)
+	}
+	slices.SortFunc(orgs, func(a, b herald.Org) int { return strings.Compare(a.UUID, b.UUID) })
+	return orgs, nil
+}
+
+// PutAPIKey stores key under its hash, replacing any previous version.
+func (e *Engine) PutAPIKey(ctx context.Context, key herald.APIKey) error {
+	if !isHex(key.Hash) {
+		return herald.Errorf(herald.EINVALID, "inmem: API key hash must be hex")
+	}
+	if err := checkOrg(key.Org); err != nil {
+		return err
+	}
+	key.Scopes = slices.Clone(key.Scopes)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.apiKeys[key.Hash] = key
+	return nil
+}
+
+// APIKey returns the API key with the given hash.
+func (e *Engine) APIKey(ctx context.Context, hash string) (herald.APIKey, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key, ok := e.apiKeys[hash]
+	if !ok {
+		return key, herald.Errorf(herald.ENOTFOUND, "API key not found")
+	}
+	key.Scopes = slices.Clone(key.Scopes)
+	return key, nil
+}
+
+// PutUser stores user under its org and name, replacing any previous version.
+func (e *Engine) PutUser(ctx context.Context, user herald.User) error {
+	if err := checkOrg(user.Org); err != nil {
+		return err
+	}
+	if user.Name == "" {
+		return herald.Errorf(herald.EINVALID, "inmem: user without a name")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.users[scoped{user.Org, user.Name}] = user
+	return nil
+}
+
+// User returns the user of org with the given name.
+func (e *Engine) User(ctx context.Context, org, name string) (herald.User, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	user, ok := e.users[scoped{org, name}]
+	if !ok {
+		return user, herald.Errorf(herald.ENOTFOUND, "user %q not found", name)
+	}
+	return user, nil
+}
+
+// PutDevice stores device under its org and uuid, replacing any previous
+// version, and hands it to every WatchDevices.
+func (e *Engine) PutDevice(ctx context.Context, device herald.Device) error {
+	if err := checkOrg(device.Org); err != nil {
+		return err
+	}
+	if device.UUID == "" {
+		return herald.Errorf(herald.EINVALID, "inmem: device without a uuid")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.deviceRevision++
+	e.devices[scoped{device.Org, device.UUID}] = revisioned{device, e.deviceRevision}
+	for w := range e.watchers {
+		w.pending = append(w.pending, device)
+		select {
+		case w.wake <- struct{}{}:
+		default: // already signalled; it will find this one too
+		}
+	}
+	return nil
+}
+
+// Device returns the device of org with the given uuid.
+func (e *Engine) Device(ctx context.Context, org, uuid string) (herald.Device, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	stored, ok := e.devices[scoped{org, uuid}]
+	if !ok {
+		return herald.Device{}, herald.Errorf(herald.ENOTFOUND, "device %q not found", uuid)
+	}
+	return stored.device, nil
+}
+
+// Devices returns every device of org, sorted by uuid.
+func (e *Engine) Devices(ctx context.Context, org string) ([]herald.Device, error) {
+	if err := checkOrg(org); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var devices []herald.Device
+	for key, stored := range e.devices {
+		if key.org == org {
+			devices = append(devices, stored.device)
+		}
+	}
+	slices.SortFunc(devices, func(a, b herald.Device) int { return strings.Compare(a.UUID, b.UUID) })
+	return devices, nil
+}
+
+// WatchDevices passes every stored device, in the order they were put,
+// then each one put later, to fn (see herald.Registry). Every put reaches
+// fn, however slow fn is: the watcher queues them.
+func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w := &deviceWatcher{wake: make(chan struct{}, 1)}
+	e.mu.Lock()
+	initial := make([]revisioned, 0, len(e.devices))
+	for _, stored := range e.devices {
+		initial = append(initial, stored)
+	}
+	e.watchers[w] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.watchers, w)
+		e.mu.Unlock()
+	}()
+
+	slices.SortFunc(initial, func(a, b revisioned) int { return cmp.Compare(a.revision, b.revision) })
+	for _, stored := range initial {
+		fn(stored.device)
+	}
+	if ready != nil {
+		ready()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.wake:
+		}
+		e.mu.Lock()
+		put := w.pending
+		w.pending = nil
+		e.mu.Unlock()
+		for _, device := range put {
+			fn(device)
+		}
+	}
+}
+
+// Setting returns the value of the named setting.
+func (e *Engine) Setting(ctx context.Context, name string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	value, ok := e.settings[name]
+	if !ok {
+		return "", herald.Errorf(herald.ENOTFOUND, "setting %q not found", name)
+	}
+	return value, nil
+}
+
+// PutSetting stores the named setting, replacing any previous value.
+func (e *Engine) PutSetting(ctx context.Context, name, value string) error {
+	if name == "" {
+		return herald.Errorf(herald.EINVALID, "inmem: setting without a name")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.settings[name] = value
+	return nil
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
