@@ -175,6 +175,30 @@ func (k *Key) AddString(v string) {
 	}
 }
 
+// AddBytes appends the runes of the UTF-8 text b, an invalid byte
+// standing for U+FFFD. ASCII, the common case, is folded in line.
+func (k *Key) AddBytes(b []byte) {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(b[i:])
+			k.AddRune(r)
+			i += size
+			continue
+		}
+		if k.n < 0 || k.n == len(k.buf) {
+			k.n = -1
+			return
+		}
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		k.buf[k.n] = c
+		k.n++
+		i++
+	}
+}
+
 // ContainsKey reports whether some value of s equals k's value under
 // strings.EqualFold. A Key holds a value up to 3×MaxValueBytes bytes
 // folded, more than any value of MaxValueBytes; a longer one matches no

@@ -144,6 +144,11 @@ func FuzzMatch(f *testing.F) {
 				if got := s.Contains(v); got != want {
 					t.Fatalf("Set of %d: Contains(%q) = %v, naive %v", len(set.values), v, got, want)
 				}
+				var kb Key
+				kb.AddBytes([]byte(v))
+				if got := s.ContainsKey(&kb); got != containsRunes(&s, v) {
+					t.Fatalf("Set of %d: AddBytes(%q) and AddRune disagree", len(set.values), v)
+				}
 				// A Key holds any value New accepts; past that, only Contains matches.
 				if got := containsRunes(&s, v); got != want && (len(v) <= MaxValueBytes || got) {
 					t.Fatalf("Set of %d: ContainsKey(%q) = %v, naive %v", len(set.values), v, got, want)

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -122,10 +123,19 @@ func scanRaw(list []string, raw []byte) bool {
 // that it is cleared once per Match rather than once per value.
 func setHasRaw(set *filter.Set, raw []byte, key *filter.Key) bool {
 	key.Reset()
-	for i := 0; i < len(raw); {
-		var r rune
-		r, i = nextRune(raw, i)
-		key.AddRune(r)
+	for len(raw) > 0 {
+		// Text up to an escape decodes as itself (an invalid byte as
+		// U+FFFD, as nextRune reads it).
+		plain := bytes.IndexByte(raw, '\\')
+		if plain < 0 {
+			plain = len(raw)
+		}
+		key.AddBytes(raw[:plain])
+		if raw = raw[plain:]; len(raw) > 0 {
+			r, n := nextRune(raw, 0)
+			key.AddRune(r)
+			raw = raw[n:]
+		}
 	}
 	return set.ContainsKey(key)
 }
