@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -162,7 +163,8 @@ type Engine struct {
 	sessions                             jetstream.KeyValue // see sessions.go
 
 	batchSlots chan struct{}
-	pipe       *pipeline // publishes Appends; see append.go
+	pipe       *pipeline     // publishes Appends; see append.go
+	acked      atomic.Uint64 // see Acked
 	closeOnce  sync.Once
 	closeErr   error
 }

@@ -96,7 +96,7 @@ func (c *conn) AppendEvents(parts [][]byte, scratch []byte, events []wsconn.Mess
 	if s := m.Sub.(*subscription); len(s.sub.Metrics) > 0 && e.Channel == herald.ChannelTelemetry {
 		start := len(scratch)
 		scratch = AppendTelemetryUpdate(scratch, e.ID, c.deviceID(e.Org, e.DeviceUUID),
-			selectMetrics(Telemetry(e), s.sub.Metrics), e.TimestampMs)
+			s.sub.SelectMetrics(Telemetry(e)), e.TimestampMs)
 		return append(parts, scratch[start:len(scratch):len(scratch)]), scratch, 1
 	}
 	return append(parts, e.Rendered(rendering, c.renderPush)), scratch, 1
@@ -137,10 +137,7 @@ func (s *subscription) merge(held any, e *herald.Event) (any, bool) {
 	if h == nil {
 		h = &heldTelemetry{deviceID: s.c.deviceID(e.Org, e.DeviceUUID), index: make(map[string]int)}
 	}
-	metrics := Telemetry(e)
-	if len(s.sub.Metrics) > 0 {
-		metrics = selectMetrics(metrics, s.sub.Metrics)
-	}
+	metrics := s.sub.SelectMetrics(Telemetry(e))
 	for _, m := range metrics {
 		if i, ok := h.index[m.Name]; ok {
 			h.metrics[i] = m
@@ -186,18 +183,4 @@ func (s *subscription) stop() {
 	if s.ticker != nil {
 		s.ticker.Stop()
 	}
-}
-
-// selectMetrics keeps the metrics named in want.
-func selectMetrics(all []Metric, want []string) []Metric {
-	out := all[:0]
-	for _, m := range all {
-		for _, w := range want {
-			if m.Name == w {
-				out = append(out, m)
-				break
-			}
-		}
-	}
-	return out
 }
