@@ -1,7 +1,0 @@
-//go:build race
-
-package session
-
-// raceEnabled: the race detector allocates on its own, so allocation
-// budgets are checked only without it.
-const raceEnabled = true
