@@ -40,6 +40,7 @@ type fanout struct {
 	hub      *hub.Hub
 	sessions []*session.Session
 	written  atomic.Int64
+	batch    [1]*herald.Event // dispatch's, so that the test allocates no slice per event
 }
 
 func newFanout(tb testing.TB, n int) *fanout {
@@ -90,7 +91,8 @@ func (f *fanout) dispatch(tb testing.TB, id uint64, data []byte, frameBytes int6
 		tb.Fatal(err)
 	}
 	want := f.written.Load() + frameBytes*int64(len(f.sessions))
-	f.hub.DispatchBatch([]*herald.Event{e})
+	f.batch[0] = e
+	f.hub.DispatchBatch(f.batch[:])
 	deadline := time.Now().Add(30 * time.Second)
 	for f.written.Load() < want {
 		if time.Now().After(deadline) {
