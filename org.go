@@ -12,6 +12,13 @@ type Org struct {
 	Name string `json:"name"`
 }
 
+// MaxNameBytes bounds the names the Registry stores things under: device
+// uuids, user names and setting names. A longer name is refused when put
+// (EINVALID) and not found when looked up (ENOTFOUND): the engine turns
+// names into subjects, and NATS closes a connection whose request line is
+// too long.
+const MaxNameBytes = 512
+
 // Scopes an API key or token can carry.
 const (
 	ScopeSubscribe = "subscribe"

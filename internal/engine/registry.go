@@ -71,8 +71,8 @@ func (e *Engine) PutUser(ctx context.Context, user herald.User) error {
 	if err := checkOrg(user.Org); err != nil {
 		return err
 	}
-	if user.Name == "" {
-		return herald.Errorf(herald.EINVALID, "engine: user without a name")
+	if user.Name == "" || len(user.Name) > herald.MaxNameBytes {
+		return herald.Errorf(herald.EINVALID, "engine: a user's name must have 1 to %d bytes", herald.MaxNameBytes)
 	}
 	return e.put(ctx, e.users, scopedKey(user.Org, user.Name), user)
 }
@@ -80,8 +80,8 @@ func (e *Engine) PutUser(ctx context.Context, user herald.User) error {
 // User returns the user of org with the given name.
 func (e *Engine) User(ctx context.Context, org, name string) (herald.User, error) {
 	var user herald.User
-	if checkOrg(org) != nil || name == "" {
-		return user, herald.Errorf(herald.ENOTFOUND, "user %q not found", name)
+	if checkOrg(org) != nil || name == "" || len(name) > herald.MaxNameBytes {
+		return user, herald.Errorf(herald.ENOTFOUND, "user not found")
 	}
 	return user, e.get(ctx, e.users, scopedKey(org, name), "user "+name, &user)
 }
@@ -92,8 +92,8 @@ func (e *Engine) PutDevice(ctx context.Context, device herald.Device) error {
 	if err := checkOrg(device.Org); err != nil {
 		return err
 	}
-	if device.UUID == "" {
-		return herald.Errorf(herald.EINVALID, "engine: device without a uuid")
+	if device.UUID == "" || len(device.UUID) > herald.MaxNameBytes {
+		return herald.Errorf(herald.EINVALID, "engine: a device's uuid must have 1 to %d bytes", herald.MaxNameBytes)
 	}
 	return e.put(ctx, e.devices, scopedKey(device.Org, device.UUID), device)
 }
@@ -101,8 +101,8 @@ func (e *Engine) PutDevice(ctx context.Context, device herald.Device) error {
 // Device returns the device of org with the given uuid.
 func (e *Engine) Device(ctx context.Context, org, uuid string) (herald.Device, error) {
 	var device herald.Device
-	if checkOrg(org) != nil || uuid == "" {
-		return device, herald.Errorf(herald.ENOTFOUND, "device %q not found", uuid)
+	if checkOrg(org) != nil || uuid == "" || len(uuid) > herald.MaxNameBytes {
+		return device, herald.Errorf(herald.ENOTFOUND, "device not found")
 	}
 	return device, e.get(ctx, e.devices, scopedKey(org, uuid), "device "+uuid, &device)
 }
@@ -119,8 +119,8 @@ func (e *Engine) Devices(ctx context.Context, org string) ([]herald.Device, erro
 
 // Setting returns the value of the named setting.
 func (e *Engine) Setting(ctx context.Context, name string) (string, error) {
-	if name == "" {
-		return "", herald.Errorf(herald.ENOTFOUND, "setting %q not found", name)
+	if name == "" || len(name) > herald.MaxNameBytes {
+		return "", herald.Errorf(herald.ENOTFOUND, "setting not found")
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
@@ -133,8 +133,8 @@ func (e *Engine) Setting(ctx context.Context, name string) (string, error) {
 
 // PutSetting stores the named setting, replacing any previous value.
 func (e *Engine) PutSetting(ctx context.Context, name, value string) error {
-	if name == "" {
-		return herald.Errorf(herald.EINVALID, "engine: setting without a name")
+	if name == "" || len(name) > herald.MaxNameBytes {
+		return herald.Errorf(herald.EINVALID, "engine: a setting's name must have 1 to %d bytes", herald.MaxNameBytes)
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()

@@ -91,8 +91,8 @@ func (e *Engine) PutUser(ctx context.Context, user herald.User) error {
 	if err := checkOrg(user.Org); err != nil {
 		return err
 	}
-	if user.Name == "" {
-		return herald.Errorf(herald.EINVALID, "inmem: user without a name")
+	if user.Name == "" || len(user.Name) > herald.MaxNameBytes {
+		return herald.Errorf(herald.EINVALID, "inmem: a user's name must have 1 to %d bytes", herald.MaxNameBytes)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -117,8 +117,8 @@ func (e *Engine) PutDevice(ctx context.Context, device herald.Device) error {
 	if err := checkOrg(device.Org); err != nil {
 		return err
 	}
-	if device.UUID == "" {
-		return herald.Errorf(herald.EINVALID, "inmem: device without a uuid")
+	if device.UUID == "" || len(device.UUID) > herald.MaxNameBytes {
+		return herald.Errorf(herald.EINVALID, "inmem: a device's uuid must have 1 to %d bytes", herald.MaxNameBytes)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -219,8 +219,8 @@ func (e *Engine) Setting(ctx context.Context, name string) (string, error) {
 
 // PutSetting stores the named setting, replacing any previous value.
 func (e *Engine) PutSetting(ctx context.Context, name, value string) error {
-	if name == "" {
-		return herald.Errorf(herald.EINVALID, "inmem: setting without a name")
+	if name == "" || len(name) > herald.MaxNameBytes {
+		return herald.Errorf(herald.EINVALID, "inmem: a setting's name must have 1 to %d bytes", herald.MaxNameBytes)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -83,6 +83,7 @@ func Run(t *testing.T, storage Storage) {
 		{"APIKeys", testAPIKeys},
 		{"Users", testUsers},
 		{"Devices", testDevices},
+		{"LongNames", testLongNames},
 		{"WatchDevices", testWatchDevices},
 		{"Settings", testSettings},
 		{"Sessions", testSessions},

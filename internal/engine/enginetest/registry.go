@@ -3,6 +3,7 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,6 +123,30 @@ func testDevices(t *testing.T, storage Storage) {
 	_, err = e.Device(ctx, "org-2", "shared-uuid")
 	wantCode(t, err, herald.ENOTFOUND)
 	wantCode(t, e.PutDevice(ctx, herald.Device{Org: "org-1"}), herald.EINVALID)
+}
+
+// testLongNames: a name longer than herald.MaxNameBytes is refused when put
+// and not found when looked up, and the engine goes on working (NATS closes
+// a connection whose request line is too long).
+func testLongNames(t *testing.T, storage Storage) {
+	e := storage(t, Limits{})
+	ctx := testContext(t)
+	long := strings.Repeat("d", 8000)
+	if _, err := e.Device(ctx, "org-1", long); herald.ErrorCode(err) != herald.ENOTFOUND {
+		t.Fatalf("Device with an 8000-byte uuid: %v, want ENOTFOUND", err)
+	}
+	if _, err := e.User(ctx, "org-1", long); herald.ErrorCode(err) != herald.ENOTFOUND {
+		t.Fatalf("User with an 8000-byte name: %v, want ENOTFOUND", err)
+	}
+	if _, err := e.Setting(ctx, long); herald.ErrorCode(err) != herald.ENOTFOUND {
+		t.Fatalf("Setting with an 8000-byte name: %v, want ENOTFOUND", err)
+	}
+	if err := e.PutDevice(ctx, herald.Device{Org: "org-1", UUID: long}); herald.ErrorCode(err) != herald.EINVALID {
+		t.Fatalf("PutDevice with an 8000-byte uuid: %v, want EINVALID", err)
+	}
+	if err := e.PutDevice(ctx, herald.Device{Org: "org-1", UUID: "after"}); err != nil {
+		t.Fatalf("PutDevice after the long names: %v", err)
+	}
 }
 
 // testWatchDevices starts one watch on an empty registry and one on a
