@@ -102,6 +102,7 @@ func (e *Engine) append(ctx context.Context, records []herald.Record, atomic boo
 		ids[i] = stored[slot[i]]
 	}
 	e.noteAcked(stored)
+	e.appended(ctx, msgs) // MaxBytes: see retention in state.go
 	return ids, nil
 }
 
@@ -124,6 +125,11 @@ func (e *Engine) messages(records []herald.Record) (msgs []*nats.Msg, slot []int
 			return nil, nil, err
 		}
 		m := &nats.Msg{Subject: eventSubject(r), Data: r.Data}
+		if len(m.Subject) > maxSubjectBytes {
+			err := herald.Errorf(herald.ETOOLARGE, "engine: append: channel, entity and uuids take %d bytes as a subject, the limit is %d", len(m.Subject), maxSubjectBytes)
+			err.Index = i
+			return nil, nil, err
+		}
 		size := int64(len(r.Data))
 		if r.Key != "" {
 			if strings.ContainsAny(r.Key, "\r\n") {

@@ -12,8 +12,10 @@
 // # Layout
 //
 //   - Stream EVENTS, subjects ev.>: the log. Event id = stream sequence.
-//     Subject ev.{org}.{channel}.{entity}.{device}.{entityUuid}, each token
-//     sanitized (see token). Retention by MaxAge/MaxBytes, oldest first.
+//     Subject ev.{org}.{channel}.{entity}.{device}.{entityUuid}, each field
+//     mapped to its token one to one (see token). Retention by
+//     MaxAge/MaxBytes, oldest first, applied by the engine rather than the
+//     server, and never to an event STATE has not copied (see retention).
 //   - Stream STATE: no subjects of its own, sources EVENTS, keeps one
 //     message per subject: the newest event per subject, beyond the log's
 //     retention. It is copied asynchronously; see Engine.StateLag.

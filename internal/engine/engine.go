@@ -88,11 +88,15 @@ type Config struct {
 	// SyncInterval is how often SyncInterval mode fsyncs; default 2m.
 	SyncInterval time.Duration
 	// MaxAge removes log events older than this; 0 keeps them forever.
+	// The engine applies it every second, and never to an event the
+	// state view has not copied yet (see retention in state.go).
 	MaxAge time.Duration
-	// MaxBytes removes the oldest log events beyond this size; 0 is unlimited.
+	// MaxBytes removes the oldest log events beyond about this size; 0
+	// is unlimited. Applied like MaxAge, and after appends that take the
+	// log past it by a sixteenth.
 	MaxBytes int64
 	// DedupeWindow is how long a record's Key is remembered; default 2m,
-	// and never more than MaxAge (JetStream requires it).
+	// and never more than MaxAge (a key would outlive its event).
 	DedupeWindow time.Duration
 	// MaxBatch is the most records one Append takes; default 1000. The
 	// embedded server's atomic batch limit is set to it; an external
@@ -164,6 +168,7 @@ type Engine struct {
 
 	batchSlots chan struct{}
 	pipe       *pipeline     // publishes Appends; see append.go
+	retention  *retention    // applies MaxAge and MaxBytes; nil without them; see state.go
 	acked      atomic.Uint64 // see Acked
 	closeOnce  sync.Once
 	closeErr   error
@@ -190,6 +195,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	e.startRetention()
 	e.log.Info("engine open", "mode", e.Mode(), "sync", cfg.Sync, "replicas", cfg.Replicas)
 	return e, nil
 }
@@ -207,6 +213,7 @@ func (e *Engine) Mode() string {
 // first return the first one's result.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
+		e.stopRetention()
 		if e.conn != nil && !e.conn.IsClosed() {
 			closed := make(chan struct{})
 			e.conn.SetClosedHandler(func(*nats.Conn) { close(closed) })
@@ -324,8 +331,8 @@ func (e *Engine) ensureAssets(ctx context.Context) error {
 		Replicas:           e.cfg.Replicas,
 		Retention:          jetstream.LimitsPolicy,
 		Discard:            jetstream.DiscardOld,
-		MaxAge:             e.cfg.MaxAge,
-		MaxBytes:           orUnlimited(e.cfg.MaxBytes),
+		MaxAge:             0,  // the engine applies the limits (state.go, retention):
+		MaxBytes:           -1, // the server would remove events STATE has not copied
 		MaxMsgs:            -1,
 		Duplicates:         e.cfg.DedupeWindow,
 		AllowAtomicPublish: true,
@@ -333,8 +340,9 @@ func (e *Engine) ensureAssets(ctx context.Context) error {
 	if err != nil {
 		return engineError("create stream "+eventsStream, err)
 	}
-	// STATE has no subjects: it only copies EVENTS, keeping the newest
-	// event per subject beyond the log's retention. Duplicates stays 0
+	// STATE has no subjects: it only copies EVENTS, in log order, keeping
+	// the newest event per subject beyond the log's retention, which waits
+	// for it (see retention in state.go). Duplicates stays 0
 	// (a sourcing stream then has no dedupe window) so that a key reused
 	// after EVENTS forgot it is not dropped here.
 	e.state, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -384,13 +392,6 @@ func (e *Engine) ensureAssets(ctx context.Context) error {
 		return engineError("create bucket "+bucketSessions, err)
 	}
 	return nil
-}
-
-func orUnlimited(n int64) int64 {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // withTimeout gives ctx a deadline if it has none.

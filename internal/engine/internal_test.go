@@ -13,37 +13,6 @@ import (
 	"github.com/herald-gw/herald"
 )
 
-func TestToken(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                  "_",
-		"cam-1":             "cam-1",
-		"a.b":               "a_b",
-		"*":                 "_",
-		">":                 "_",
-		"door 7\tb\n":       "door_7_b_",
-		"ctl\x00\x7f":       "ctl__",
-		"caméra":            "caméra",
-		"bad\xffutf8":       "bad_utf8",
-		"nbsp\u00a0zwsp":    "nbsp_zwsp",
-		"uuid-1234-ABCD_ef": "uuid-1234-ABCD_ef",
-	} {
-		if got := token(in); got != want {
-			t.Errorf("token(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestEventSubject(t *testing.T) {
-	r := herald.Record{Org: "org-a", Channel: "alerts", Entity: "POLICY_ALERT", DeviceUUID: "", EntityUUID: "p.1"}
-	if got, want := eventSubject(&r), "ev.org-a.alerts.POLICY_ALERT._.p_1"; got != want {
-		t.Errorf("eventSubject = %q, want %q", got, want)
-	}
-	q := herald.StateQuery{Entity: "POLICY_ALERT", EntityUUID: "p.1"}
-	if got, want := stateFilter("org-a", q), "ev.org-a.*.POLICY_ALERT.*.p_1"; got != want {
-		t.Errorf("stateFilter = %q, want %q", got, want)
-	}
-}
-
 func TestDefaults(t *testing.T) {
 	cfg, err := Config{DataDir: "x"}.withDefaults()
 	if err != nil {
