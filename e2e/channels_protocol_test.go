@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/herald-gw/herald/internal/server"
 )
 
 // chClient is a channels-dialect test client.
@@ -328,43 +330,52 @@ func TestChannelsBadInput(t *testing.T) {
 }
 
 // TestChannelsLimits: the per-connection message rate, connections per
-// user, new connections per minute, and the node's total.
+// user, new connections per minute, and the node's total. Each limit gets
+// a server of its own with only that limit set: a connection a subtest
+// closed is uncounted by the server some time after the client sees the
+// close, so on a shared server one subtest's leftovers would count
+// against the next one's limit.
 func TestChannelsLimits(t *testing.T) {
-	cfg := channelsConfig(t.TempDir())
-	cfg.Limits.Channels.MessagesPerSecond = 20
-	cfg.Limits.Channels.ConnectionsPerUser = 2
-	cfg.Limits.Channels.ConnectsPerMinute = 4
-	cfg.Limits.Channels.MaxConnections = 3
-	ts := startServer(t, cfg)
+	serverWith := func(t *testing.T, set func(*server.ChannelsLimits)) *testServer {
+		cfg := channelsConfig(t.TempDir())
+		set(&cfg.Limits.Channels)
+		return startServer(t, cfg)
+	}
 
 	t.Run("messages per second", func(t *testing.T) {
+		ts := serverWith(t, func(l *server.ChannelsLimits) { l.MessagesPerSecond = 20 })
 		c := dialChannels(t, ts, "/ws")
 		c.login(token(t, orgA, "rate", time.Hour))
-		for range 40 {
+		// The bucket holds 20 and refills at 20/s: 100 pings sent at once
+		// overflow it unless the server takes 4 s to read them.
+		const pings = 100
+		for range pings {
 			c.send(`{"type":"ping"}`)
 		}
-		pongs, limited := 0, 0
-		for pongs+limited < 40 {
-			m, err := c.read(5 * time.Second)
+		pongs, refused := 0, 0
+		for pongs+refused < pings {
+			m, err := c.read(patience)
 			if err != nil {
-				t.Fatalf("after %d pongs and %d errors: %v", pongs, limited, err)
+				t.Fatalf("after %d pongs and %d errors: %v", pongs, refused, err)
 			}
 			switch {
 			case m["type"] == "pong":
 				pongs++
 			case m["type"] == "error" && m["error"] == "rate_limited":
-				limited++
+				refused++
 			}
 		}
-		if pongs < 20 || limited == 0 {
-			t.Fatalf("%d pongs, %d rate_limited: want the first 20 answered and some refused", pongs, limited)
+		if pongs < 20 || refused == 0 {
+			t.Fatalf("%d pongs, %d rate_limited: want the first 20 answered and some refused", pongs, refused)
 		}
-		time.Sleep(200 * time.Millisecond) // the bucket refills
+		// What this waits for is time itself: 200ms refill the bucket by 4.
+		time.Sleep(200 * time.Millisecond)
 		c.send(`{"type":"ping"}`)
 		c.expect("pong")
 	})
 
 	t.Run("connections per user", func(t *testing.T) {
+		ts := serverWith(t, func(l *server.ChannelsLimits) { l.ConnectionsPerUser = 2 })
 		tok := token(t, orgA, "dave", time.Hour)
 		a, b := dialChannels(t, ts, "/ws"), dialChannels(t, ts, "/ws")
 		a.login(tok)
@@ -374,33 +385,33 @@ func TestChannelsLimits(t *testing.T) {
 		if m := c.expect("auth_response"); m["success"] != false || m["error"] != "too_many_connections" {
 			t.Fatalf("third connection of one user: %v", m)
 		}
-		a.c.Close(websocket.StatusNormalClosure, "")
-		b.c.Close(websocket.StatusNormalClosure, "")
 	})
 
 	t.Run("total connections", func(t *testing.T) {
-		waitFor(t, 15*time.Second, "earlier connections to end", func() bool {
-			return ts.health()["connections"].(float64) == 0
-		})
-		var open []*chClient
+		ts := serverWith(t, func(l *server.ChannelsLimits) { l.MaxConnections = 3 })
 		for range 3 {
-			open = append(open, dialChannels(t, ts, "/ws"))
+			dialChannels(t, ts, "/ws")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// The client's dial returns on the 101, before the server has
+		// counted the connection: wait until it holds all three. (The
+		// server counts a channels connection against the limit before
+		// it adds it to the connections gauge.)
+		waitFor(t, patience, "the server to count 3 connections", func() bool {
+			return ts.health()["connections"] == float64(3)
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
 		defer cancel()
-		_, resp, err := websocket.Dial(ctx, strings.Replace(ts.base, "http", "ws", 1)+"/ws", nil)
+		c, resp, err := websocket.Dial(ctx, strings.Replace(ts.base, "http", "ws", 1)+"/ws", nil)
+		if err == nil {
+			c.CloseNow()
+		}
 		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("connection over the total: %v, %v; want HTTP 503", err, resp)
-		}
-		for _, c := range open {
-			c.c.CloseNow()
 		}
 	})
 
 	t.Run("connects per minute", func(t *testing.T) {
-		waitFor(t, 15*time.Second, "earlier connections to end", func() bool {
-			return ts.health()["connections"].(float64) == 0
-		})
+		ts := serverWith(t, func(l *server.ChannelsLimits) { l.ConnectsPerMinute = 4 })
 		tok := token(t, orgA, "erin", time.Hour)
 		for range 4 {
 			c := dialChannels(t, ts, "/ws")

@@ -30,6 +30,12 @@ const (
 	camB    = "9d1e0f7a-2222-4c2b-8a3e-000000000002"
 )
 
+// patience bounds every wait for something that takes milliseconds on
+// an idle machine: CI runs on a loaded 2-core machine with the race
+// detector, where a scheduling pause of seconds is possible. Waits end as
+// soon as their condition holds, so this only costs time when a test fails.
+const patience = 15 * time.Second
+
 // testConfig declares two orgs with keys and a camera each.
 func testConfig(dataDir string) server.Config {
 	return server.Config{
