@@ -24,7 +24,7 @@ type chClient struct {
 
 func dialChannels(t *testing.T, ts *testServer, path string) *chClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	url := strings.Replace(ts.base, "http", "ws", 1) + path
 	c, resp, err := websocket.Dial(ctx, url, nil)
@@ -47,7 +47,7 @@ func (c *chClient) send(msg any) {
 		b, _ := json.Marshal(msg)
 		raw = string(b)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	if err := c.c.Write(ctx, websocket.MessageText, []byte(raw)); err != nil {
 		c.t.Fatalf("send: %v", err)
@@ -72,7 +72,7 @@ func (c *chClient) read(d time.Duration) (map[string]any, error) {
 // expect returns the next message, which must have the given type.
 func (c *chClient) expect(typ string) map[string]any {
 	c.t.Helper()
-	m, err := c.read(5 * time.Second)
+	m, err := c.read(patience)
 	if err != nil {
 		c.t.Fatalf("waiting for %s: %v", typ, err)
 	}
@@ -96,7 +96,7 @@ func (c *chClient) login(tok string) {
 func (c *chClient) closedWith() websocket.StatusCode {
 	c.t.Helper()
 	for {
-		_, err := c.read(5 * time.Second)
+		_, err := c.read(patience)
 		if err == nil {
 			continue
 		}
@@ -118,9 +118,9 @@ func signed(t *testing.T, secret string, method jwt.SigningMethod, claims jwt.Ma
 }
 
 func TestChannelsAuth(t *testing.T) {
-	cfg := channelsConfig(t.TempDir())
-	cfg.Limits.Channels.AuthTimeout = 300 * time.Millisecond
-	ts := startServer(t, cfg)
+	// The default auth timeout (10s): each case's first message must reach
+	// the server before it, however slow the machine.
+	ts := startServer(t, channelsConfig(t.TempDir()))
 	now := time.Now()
 	claims := func(org string, exp time.Time) jwt.MapClaims {
 		return jwt.MapClaims{"org": org, "sub": "alice", "scopes": []string{"subscribe"}, "exp": exp.Unix(), "iat": now.Unix()}
@@ -160,8 +160,11 @@ func TestChannelsAuth(t *testing.T) {
 	}
 
 	t.Run("nothing before auth_response, then a timeout", func(t *testing.T) {
+		cfg := channelsConfig(t.TempDir())
+		cfg.Limits.Channels.AuthTimeout = 300 * time.Millisecond
+		ts := startServer(t, cfg)
 		c := dialChannels(t, ts, "/ws/alerts")
-		m, err := c.read(2 * time.Second)
+		m, err := c.read(patience)
 		if err == nil {
 			t.Fatalf("received %v before authenticating", m)
 		}
@@ -175,13 +178,18 @@ func TestChannelsAuth(t *testing.T) {
 // told and closed; one that sent a fresh token in time stays.
 func TestChannelsTokenRefreshAndExpiry(t *testing.T) {
 	ts := startServer(t, channelsConfig(t.TempDir()))
-	short := func() string {
+	// A token that expires in 2 to 3s (exp is in whole seconds): fresh has
+	// at least 2s from its login to its refresh.
+	short := func() (string, time.Time) {
+		exp := time.Unix(time.Now().Add(3*time.Second).Unix(), 0)
 		return signed(t, jwtSecret, jwt.SigningMethodHS256, jwt.MapClaims{"org": orgA, "sub": "carol",
-			"scopes": "subscribe", "exp": time.Now().Add(2 * time.Second).Unix(), "iat": time.Now().Unix()})
+			"scopes": "subscribe", "exp": exp.Unix(), "iat": time.Now().Unix()}), exp
 	}
 	stale, fresh := dialChannels(t, ts, "/ws"), dialChannels(t, ts, "/ws")
-	stale.login(short())
-	fresh.login(short())
+	staleToken, _ := short()
+	stale.login(staleToken)
+	freshToken, freshExp := short()
+	fresh.login(freshToken)
 	fresh.send(map[string]any{"type": "auth", "token": token(t, orgA, "carol", time.Hour)})
 	if m := fresh.expect("auth_response"); m["success"] != true {
 		t.Fatalf("refresh refused: %v", m)
@@ -196,6 +204,8 @@ func TestChannelsTokenRefreshAndExpiry(t *testing.T) {
 	if code := stale.closedWith(); code != 4002 {
 		t.Fatalf("expired connection closed with %d (%v), want 4002", code, m)
 	}
+	// What this waits for is time itself: fresh's first token has expired.
+	time.Sleep(time.Until(freshExp) + 200*time.Millisecond)
 	fresh.send(map[string]any{"type": "ping", "timestamp": "after"})
 	if m := fresh.expect("pong"); m["timestamp"] != "after" {
 		t.Fatalf("pong %v", m)
@@ -203,9 +213,10 @@ func TestChannelsTokenRefreshAndExpiry(t *testing.T) {
 }
 
 // TestChannelsConflation: with frequency 1s, 200 telemetry events of one
-// device within a second make at most 2 messages, the last carrying the
-// newest value.
+// device make one message at once and then at most one a second, the
+// last carrying the newest value.
 func TestChannelsConflation(t *testing.T) {
+	const period = time.Second
 	ts := startServer(t, channelsConfig(t.TempDir()))
 	c := dialChannels(t, ts, "/ws")
 	c.login(token(t, orgA, "alice", time.Hour))
@@ -217,9 +228,6 @@ func TestChannelsConflation(t *testing.T) {
 	}
 	start := time.Now()
 	ids := ts.publish(keyA, batch...)
-	if took := time.Since(start); took > time.Second {
-		t.Skipf("publishing 200 events took %v: the machine is too slow to show conflation within a second", took)
-	}
 	var got []map[string]any
 	for {
 		m := c.expect("telemetry_update")
@@ -231,12 +239,22 @@ func TestChannelsConflation(t *testing.T) {
 			}
 			break
 		}
-		if len(got) >= 2 {
-			t.Fatalf("%d messages, the last with value %v: want at most 2, the last with 200", len(got), value)
+		if len(got) == len(batch) {
+			t.Fatalf("%d messages without the newest value", len(got))
 		}
 	}
-	// Nothing held back may follow: wait out one more period.
-	if m, err := c.read(1100 * time.Millisecond); err == nil {
+	// Messages go out at least a period apart, so within the time taken
+	// there is room for one plus one per period. On an idle machine that is
+	// 2; on a slow one, where publishing or dispatching the batch takes
+	// longer, the bound grows with it instead of failing.
+	took := time.Since(start)
+	if most := 1 + int(took/period); len(got) > most {
+		t.Fatalf("%d messages in %v: want at most %d, one per %v", len(got), took, most, period)
+	}
+	// Nothing held back may follow. There is no event to wait for (a
+	// sentinel would be merged with what is held back), so wait out two
+	// periods: a message still held would go out at the end of the first.
+	if m, err := c.read(2 * period); err == nil {
 		t.Fatalf("message after the newest value: %v", m)
 	}
 }
@@ -259,12 +277,13 @@ func TestChannelsResume(t *testing.T) {
 			t.Fatalf("event_id %v, want %s", m["event_id"], want)
 		}
 	}
-	live := ts.publish(keyA, severityAlert("live", camA, "warning"))[0]
-	if m := c.expect("alert"); m["event_id"] != live {
-		t.Fatalf("live event_id %v, want %s", m["event_id"], live)
-	}
-	if m, err := c.read(300 * time.Millisecond); err == nil {
-		t.Fatalf("duplicate after rejoining live: %v", m)
+	// Two live events: a duplicate of the first, or of anything replayed,
+	// would come before the second.
+	for i := range 2 {
+		live := ts.publish(keyA, severityAlert(fmt.Sprint("live-", i), camA, "warning"))[0]
+		if m := c.expect("alert"); m["event_id"] != live {
+			t.Fatalf("live event %d: event_id %v, want %s (a duplicate or an extra)", i, m["event_id"], live)
+		}
 	}
 }
 
