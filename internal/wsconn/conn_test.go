@@ -10,12 +10,12 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"go.uber.org/goleak"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // pair returns a server Conn and the raw client end of a loopback TCP
 // connection (the handshake is skipped: frames are spoken directly).
