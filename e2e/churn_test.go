@@ -34,7 +34,10 @@ func TestConnectionChurnLeavesNothingBehind(t *testing.T) {
 		ts.waitSubscriptions(n)
 		id := ts.publish(keyA, alert("churn", camA))[0]
 		forAll(t, conns, func(i int, c net.Conn) error {
-			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			// Both directions: the write deadline dialAll set runs from the
+			// dial, and a wave of 2,000 can take longer than that on a
+			// loaded machine.
+			c.SetDeadline(time.Now().Add(30 * time.Second))
 			msg, err := wsutil.ReadServerText(c)
 			if err != nil {
 				return err
