@@ -33,7 +33,7 @@ func runZeroConfig(t *testing.T, dir, addr string) (string, func()) {
 		go func() { exited <- cmd.Wait() }()
 		select {
 		case <-exited:
-		case <-time.After(10 * time.Second):
+		case <-time.After(time.Minute):
 			t.Error("herald did not stop on SIGINT")
 			cmd.Process.Kill()
 			<-exited

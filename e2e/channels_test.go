@@ -116,7 +116,7 @@ func startClient(t *testing.T, env []string, ready string, name string, args ...
 // next returns the next message of a type other than skip's.
 func (p *clientProcess) next(skip ...string) map[string]any {
 	p.t.Helper()
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(patience)
 	for {
 		select {
 		case m, ok := <-p.lines:
@@ -127,7 +127,7 @@ func (p *clientProcess) next(skip ...string) map[string]any {
 				return m
 			}
 		case <-timeout:
-			p.t.Fatal("no message from the client within 10s")
+			p.t.Fatalf("no message from the client within %v", patience)
 		}
 	}
 }

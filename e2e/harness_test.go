@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -29,6 +31,12 @@ const (
 	camA    = "9d1e0f7a-1111-4c2b-8a3e-000000000001"
 	camB    = "9d1e0f7a-2222-4c2b-8a3e-000000000002"
 )
+
+// patience bounds every wait for something that takes milliseconds on
+// an idle machine: CI runs on a loaded 2-core machine with the race
+// detector, where a scheduling pause of seconds is possible. Waits end as
+// soon as their condition holds, so this only costs time when a test fails.
+const patience = 15 * time.Second
 
 // testConfig declares two orgs with keys and a camera each.
 func testConfig(dataDir string) server.Config {
@@ -99,7 +107,7 @@ func (ts *testServer) health() map[string]any {
 // waitSubscriptions waits until the server holds n subscriptions.
 func (ts *testServer) waitSubscriptions(n int) {
 	ts.t.Helper()
-	waitFor(ts.t, 10*time.Second, "subscriptions", func() bool {
+	waitFor(ts.t, patience, fmt.Sprintf("%d subscriptions", n), func() bool {
 		return ts.health()["subscriptions"] == float64(n)
 	})
 }
@@ -187,7 +195,7 @@ func dialRaw(t *testing.T, url, key string) *rawConn {
 // dialWS opens a WebSocket with an API key, offering v12.stomp.
 func dialWS(t *testing.T, url, key string) *websocket.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		HTTPHeader:   http.Header{"x-auth-apikey": {key}},
@@ -205,7 +213,7 @@ func dialWS(t *testing.T, url, key string) *websocket.Conn {
 
 func (r *rawConn) send(frame string) {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	if err := r.c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
 		r.t.Fatalf("send: %v", err)
@@ -229,7 +237,7 @@ func (r *rawConn) next(d time.Duration) (string, error) {
 
 func (r *rawConn) expect(prefix string) string {
 	r.t.Helper()
-	msg, err := r.next(5 * time.Second)
+	msg, err := r.next(patience)
 	if err != nil {
 		r.t.Fatalf("waiting for %s: %v", prefix, err)
 	}
@@ -237,6 +245,35 @@ func (r *rawConn) expect(prefix string) string {
 		r.t.Fatalf("got %q, want a %s frame", msg, prefix)
 	}
 	return msg
+}
+
+// expectClosed waits for the server to end the connection and returns
+// the read error that ended it. A message first, or no end within
+// patience, fails the test.
+func (r *rawConn) expectClosed() error {
+	r.t.Helper()
+	msg, err := r.next(patience)
+	switch {
+	case err == nil:
+		r.t.Fatalf("connection still open: got %q", msg)
+	case errors.Is(err, context.DeadlineExceeded):
+		r.t.Fatalf("connection not closed within %v", patience)
+	}
+	return err
+}
+
+// expectNothingMore checks that c, subscribed to org A's topic without
+// filters, has nothing more coming: it publishes a sentinel event and
+// the next MESSAGE must be it. A duplicate or an extra message queued
+// before the sentinel fails the test; waiting a while for nothing to
+// arrive would pass whenever the machine is slow.
+func (ts *testServer) expectNothingMore(c *rawConn) {
+	ts.t.Helper()
+	id := ts.publish(keyA, alert("sentinel", camA))[0]
+	msg := c.expect("MESSAGE\n")
+	if got := frameHeader(msg, "message-id"); got != id {
+		ts.t.Fatalf("message %s came before the sentinel %s: a duplicate or an extra: %q", got, id, msg)
+	}
 }
 
 // connect performs CONNECT → CONNECTED.

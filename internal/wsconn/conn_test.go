@@ -10,12 +10,17 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"go.uber.org/goleak"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+
+// patience bounds every wait for the other end of a loopback connection:
+// generous, since CI runs on a loaded machine, and only spent when a test
+// fails.
+const patience = 15 * time.Second
 
 // pair returns a server Conn and the raw client end of a loopback TCP
 // connection (the handshake is skipped: frames are spoken directly).
@@ -61,7 +66,7 @@ func TestReadMessageReassemblesAndAnswersPing(t *testing.T) {
 	if err != nil || string(got) != "CONNECT\n\n\x00" {
 		t.Fatalf("ReadMessage = %q, %v", got, err)
 	}
-	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	client.SetReadDeadline(time.Now().Add(patience))
 	pong, err := readFrame(client)
 	if err != nil || pong.Header.OpCode != ws.OpPong || string(pong.Payload) != "p" {
 		t.Fatalf("pong: %+v %v", pong.Header, err)
@@ -114,7 +119,7 @@ func (textRenderer) AppendEvents(parts [][]byte, scratch []byte, events []Messag
 
 func readText(t *testing.T, c net.Conn) string {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetReadDeadline(time.Now().Add(patience))
 	data, op, err := wsutil.ReadServerData(c)
 	if err != nil || op != ws.OpText {
 		t.Fatalf("read: %q op=%v err=%v", data, op, err)
@@ -151,7 +156,7 @@ func TestWriteEventsRepliesAndClose(t *testing.T) {
 	}
 	select {
 	case <-server.Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("connection not closed after flush")
 	}
 }
@@ -169,7 +174,7 @@ func TestQueueBound(t *testing.T) {
 		t.Fatal("queue has room beyond its bound")
 	}
 	ms := []Message{{Event: &herald.Event{Body: []byte("a")}, Sub: "0"}, {Event: &herald.Event{Body: []byte("b")}, Sub: "0"}}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !server.EnqueueAll(ms) {
 		if time.Now().After(deadline) {
 			t.Fatal("queue never drained")
