@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // expectError reads until the ERROR frame and checks that its message
@@ -179,5 +183,43 @@ func TestOneOrgCannotStallAnother(t *testing.T) {
 	// with (then unrefused) bigger inputs.
 	if worst > 5*time.Second {
 		t.Fatalf("org B waited %v behind org A's events", worst)
+	}
+}
+
+// TestChannelsMaxConnectionsUnderBurst: the node-wide channels limit holds
+// when many clients connect at once. The count was checked before the
+// upgrade and raised after it, so a burst of 20 dials against a limit of
+// 3 got 5 to 12 connections through.
+func TestChannelsMaxConnectionsUnderBurst(t *testing.T) {
+	cfg := channelsConfig(t.TempDir())
+	cfg.Limits.Channels.MaxConnections = 3
+	ts := startServer(t, cfg)
+	url := strings.Replace(ts.base, "http", "ws", 1) + "/ws"
+	const dials = 200
+	accepted := make(chan *websocket.Conn, dials)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range dials {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), patience)
+			defer cancel()
+			if c, _, err := websocket.Dial(ctx, url, nil); err == nil {
+				accepted <- c
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(accepted)
+	n := 0
+	for c := range accepted {
+		n++
+		c.CloseNow()
+	}
+	if n > 3 {
+		t.Fatalf("%d of %d simultaneous dials were upgraded with max_connections 3", n, dials)
 	}
 }

@@ -71,7 +71,11 @@ func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 			"no channel %q: use /ws, /ws/telemetry, /ws/alerts, /ws/devices or /ws/system", channel))
 		return
 	}
-	if max := s.cfg.Limits.Channels.MaxConnections; max > 0 && s.channelConns.Load() >= int64(max) {
+	// The slot is taken before the upgrade: checking the count first and
+	// raising it after would let a burst of connections through together.
+	max := s.cfg.Limits.Channels.MaxConnections
+	if n := s.channelConns.Add(1); max > 0 && n > int64(max) {
+		s.channelConns.Add(-1)
 		api.WriteError(w, s.logger, herald.Errorf(herald.EUNAVAILABLE,
 			"this node holds its maximum of %d channels connections (limits.channels.max_connections)", max))
 		return
@@ -80,12 +84,12 @@ func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 	opts.MaxMessageBytes = s.cfg.Limits.Channels.MaxMessageBytes
 	conn, ended, ok := s.upgrade(w, r, nil, opts)
 	if !ok {
+		s.channelConns.Add(-1)
 		return
 	}
-	s.channelConns.Add(1)
 	channels.Serve(conn, s.channels, channel, func() {
-		s.channelConns.Add(-1)
 		ended()
+		s.channelConns.Add(-1)
 	})
 }
 

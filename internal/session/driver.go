@@ -52,11 +52,13 @@ func (s *Session) Serve(h Handler, ended func()) {
 	finish := func() {
 		s.Close()
 		s.conn.Close()
-		s.node.Gauges.Connections.Add(-1)
 		h.Ended()
 		if ended != nil {
 			ended()
 		}
+		// Last: a gauge back at zero means every limit the connection held
+		// is free too.
+		s.node.Gauges.Connections.Add(-1)
 	}
 	s.conn.Serve(func(data []byte, err error) bool {
 		var goOn bool

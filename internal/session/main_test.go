@@ -3,8 +3,9 @@ package session
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/herald-gw/herald/internal/leakcheck"
 )
 
-// TestMain fails the run if tests leave goroutines behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the run if tests leave goroutines behind (after
+// leakcheck.Settle for them to end).
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
