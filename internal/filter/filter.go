@@ -44,7 +44,14 @@ type Spec struct {
 }
 
 // Filter is a compiled Spec. The zero Filter matches every event.
+//
+// It is one pointer, nil when the Spec is empty: most subscriptions have
+// no filter, and every idle connection holds one.
 type Filter struct {
+	sets *sets
+}
+
+type sets struct {
 	entities, types, devices, triggers, channels Set
 }
 
@@ -55,7 +62,8 @@ type Filter struct {
 // the limit: "holds 1635 values; at most 256 are allowed", or
 // `has a value of 300 bytes ("MOTION_HUMAN_MOT"…); values are at most 256 bytes`.
 func New(spec Spec) (Filter, error) {
-	var f Filter
+	f := &sets{}
+	empty := true
 	for _, l := range [...]struct {
 		field  string
 		values []string
@@ -71,8 +79,12 @@ func New(spec Spec) (Filter, error) {
 			return Filter{}, err
 		}
 		*l.set = NewSet(l.values)
+		empty = empty && len(l.values) == 0
 	}
-	return f, nil
+	if empty {
+		return Filter{}, nil
+	}
+	return Filter{sets: f}, nil
 }
 
 func checkList(field string, values []string) error {
@@ -117,7 +129,11 @@ func ParseList(s string) []string {
 
 // Match reports whether e passes f. It costs O(size of e's fields), not
 // O(list lengths), and allocates nothing.
-func (f *Filter) Match(e *herald.Event) bool {
+func (filter *Filter) Match(e *herald.Event) bool {
+	f := filter.sets
+	if f == nil {
+		return true
+	}
 	if !holds(&f.entities, e.Entity) || !holds(&f.types, e.Type) ||
 		!holds(&f.devices, e.DeviceUUID) || !holds(&f.channels, e.Channel) {
 		return false

@@ -70,8 +70,8 @@ func naiveMatch(s *Spec, e *herald.Event) bool {
 // compile is New without the bounds, so that the fuzz test can reach
 // Set's fallback for values New would refuse.
 func compile(s Spec) Filter {
-	return Filter{entities: NewSet(s.Entities), types: NewSet(s.Types), devices: NewSet(s.Devices),
-		triggers: NewSet(s.Triggers), channels: NewSet(s.Channels)}
+	return Filter{sets: &sets{entities: NewSet(s.Entities), types: NewSet(s.Types), devices: NewSet(s.Devices),
+		triggers: NewSet(s.Triggers), channels: NewSet(s.Channels)}}
 }
 
 // containsRunes looks v up rune by rune, as the channels codec does with
