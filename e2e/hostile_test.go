@@ -223,3 +223,63 @@ func TestChannelsMaxConnectionsUnderBurst(t *testing.T) {
 		t.Fatalf("%d of %d simultaneous dials were upgraded with max_connections 3", n, dials)
 	}
 }
+
+// TestCursorBeyondTheEndRefused is defect 7 of issue 8: a resume cursor
+// beyond the log's end was accepted, and then nothing was ever delivered
+// (the session waited for ids the log would reach only much later).
+func TestCursorBeyondTheEndRefused(t *testing.T) {
+	ts := startServer(t, channelsConfig(t.TempDir()))
+	ids := ts.publish(keyA, alert("c-1", camA), alert("c-2", camA), alert("c-3", camA))
+	beyond := "1003"
+	if ids[2] == beyond {
+		t.Fatal("the log unexpectedly reached the test's cursor")
+	}
+
+	c := dialRaw(t, ts.wsURL(), keyA)
+	c.connect()
+	c.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\nx-herald-after:" + beyond + "\n\n\x00")
+	c.expectError("beyond the newest event")
+
+	ch := dialChannels(t, ts, "/ws")
+	ch.login(token(t, orgA, "alice", time.Hour, "subscribe"))
+	ch.send(map[string]any{"type": "subscribe", "channel": "alerts", "last_event_id": beyond})
+	if m := ch.expect("error"); m["error"] != "invalid_last_event_id" {
+		t.Fatalf("channels subscribe after %s: %v", beyond, m)
+	}
+	// The end itself is a valid cursor.
+	ch.send(map[string]any{"type": "subscribe", "channel": "alerts", "last_event_id": ids[2]})
+	ch.expect("subscribed")
+	next := ts.publish(keyA, alert("c-4", camA))[0]
+	if m := ch.expect("alert"); m["event_id"] != next {
+		t.Fatalf("after resuming at the end: %v, want event %s", m, next)
+	}
+}
+
+// TestSubscribeUnsubscribeChurn is defect 2 of issue 8: one STOMP
+// connection sending SUBSCRIBE then UNSUBSCRIBE with fresh ids made the
+// server do quadratic work (8,000 pairs took 3.3 s, 20,000 did not finish
+// in 10 s) and keep every entry. 200,000 pairs are linear work now (about
+// a second); before, they took over four minutes, far past the generous
+// wait below.
+func TestSubscribeUnsubscribeChurn(t *testing.T) {
+	ts := startServer(t, testConfig(t.TempDir()))
+	c := dialRaw(t, ts.wsURL(), keyA)
+	c.connect()
+	dest := "/topic/change/" + orgA
+	var b strings.Builder
+	const pairs = 200_000
+	for i := range pairs {
+		id := "churn-" + strconv.Itoa(i)
+		b.WriteString("SUBSCRIBE\nid:" + id + "\ndestination:" + dest + "\n\n\x00UNSUBSCRIBE\nid:" + id + "\n\n\x00")
+		if b.Len() > 32<<10 || i == pairs-1 {
+			c.send(b.String())
+			b.Reset()
+		}
+	}
+	c.send("SUBSCRIBE\nid:last\ndestination:" + dest + "\nreceipt:done\n\n\x00")
+	msg, err := c.next(time.Minute)
+	if err != nil || !strings.HasPrefix(msg, "RECEIPT\nreceipt-id:done") {
+		t.Fatalf("after %d subscribe/unsubscribe pairs: %q, %v", pairs, msg, err)
+	}
+	ts.waitSubscriptions(1)
+}
