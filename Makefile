@@ -33,6 +33,7 @@ fuzz:
 	go test -run=^$$ -fuzz='^FuzzPush$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
 	go test -run=^$$ -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth/
 	go test -run=^$$ -fuzz='^FuzzMatch$$' -fuzztime=$(FUZZTIME) ./internal/filter/
+	go test -run=^$$ -fuzz='^FuzzSubjectToken$$' -fuzztime=$(FUZZTIME) ./internal/engine/
 	go test -run=^$$ -fuzz='^FuzzStream$$' -fuzztime=$(FUZZTIME) ./internal/bench/
 	go test -run=^$$ -fuzz='^FuzzScanFrame$$' -fuzztime=$(FUZZTIME) ./internal/bench/
 
