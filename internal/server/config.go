@@ -32,6 +32,7 @@ type Config struct {
 	Retention RetentionConfig `koanf:"retention"` // default: keep everything
 	Auth      AuthConfig      `koanf:"auth"`
 	Limits    LimitsConfig    `koanf:"limits"`
+	Sessions  SessionsConfig  `koanf:"sessions"`
 	Orgs      []OrgConfig     `koanf:"orgs"`
 	LogLevel  string          `koanf:"log_level"` // debug | info (default) | warn | error
 }
@@ -41,6 +42,12 @@ type Config struct {
 type RetentionConfig struct {
 	MaxAge   time.Duration `koanf:"max_age"`   // 0 = forever
 	MaxBytes int64         `koanf:"max_bytes"` // 0 = unlimited
+}
+
+// SessionsConfig sets how long a resumable session (a dialect's session
+// that outlives its connection) waits for its client to come back.
+type SessionsConfig struct {
+	DetachWindow time.Duration `koanf:"detach_window"` // default 30s
 }
 
 // AuthConfig holds authentication settings. The JWT settings are

@@ -101,6 +101,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		// "from now" without asking the engine on the reader goroutine.
 		Acked:            func() uint64 { return max(eng.Acked(), s.hub.Head()) },
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
+		Store:            eng,
+		DetachWindow:     cfg.Sessions.DetachWindow,
 	}.WithDefaults()
 	s.node = &node
 	stompCfg := s.stompConfig()
