@@ -123,6 +123,54 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 }
 
+// UnmarshalJSON decodes the claims, refusing dates that are not JSON
+// numbers: RFC 7519 makes exp, nbf and iat NumericDates, and golang-jwt
+// would also take a string holding a number. The refusal is a TokenError,
+// which the parser wraps and explain finds. The dates are decoded by the
+// same rules as the claims (last key wins, names match without case), so
+// the value checked is the value used.
+func (c *tokenClaims) UnmarshalJSON(b []byte) error {
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	// Claims that are not a JSON object fail below, with the message
+	// they always had.
+	if json.Unmarshal(b, &dates) == nil {
+		for _, d := range []struct {
+			name string
+			raw  json.RawMessage
+		}{{"exp", dates.Exp}, {"nbf", dates.Nbf}, {"iat", dates.Iat}} {
+			if kind := jsonKind(d.raw); d.raw != nil && kind != "number" {
+				return refuse(CodeInvalidToken, "token claim %s must be a number (seconds since 1970, an RFC 7519 NumericDate), not %s", d.name, kind)
+			}
+		}
+	}
+	type plain tokenClaims // without this method
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// jsonKind names the kind of raw, a valid JSON value.
+func jsonKind(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "empty"
+	}
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
 // scopeList accepts an array of strings or, as OAuth writes scopes, one
 // space-separated string.
 type scopeList []string

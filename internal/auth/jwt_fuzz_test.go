@@ -6,7 +6,9 @@ import (
 	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +41,8 @@ func FuzzVerify(f *testing.F) {
 		sign(f, jwt.SigningMethodHS256, []byte(testSecret), "", valid(map[string]any{"aud": []string{"a", "b"}, "nbf": 1})),
 		sign(f, jwt.SigningMethodHS512, []byte(testSecret), "", valid(nil)),
 		sign(f, jwt.SigningMethodHS256, []byte(testSecret), "", valid(map[string]any{"exp": 1e300})),
+		sign(f, jwt.SigningMethodHS256, []byte(testSecret), "", claims(map[string]any{"exp": strconv.FormatInt(far, 10)})),
+		sign(f, jwt.SigningMethodHS256, []byte(testSecret), "", valid(map[string]any{"nbf": "1", "iat": "1"})),
 		handMade(`{"alg":"none"}`, `{"org":"`+testOrg+`","sub":"a","scopes":["admin"],"exp":4102444800}`, nil),
 		handMade(`{"alg":"RS256","kid":["x"]}`, `{}`, []byte{1, 2, 3}),
 		"", "a.b", "a.b.c", "..", "e30.e30.", "Bearer", "e30.e30.e30.e30",
@@ -75,6 +79,9 @@ func FuzzVerify(f *testing.F) {
 		if !ok {
 			t.Fatalf("accepted a token whose signature does not decode: %q", token)
 		}
+		if kind := expKind(t, input); kind != "number" {
+			t.Fatalf("accepted a token whose exp is %s: %q", kind, token)
+		}
 		mac := hmac.New(sha256.New, []byte(testSecret))
 		mac.Write([]byte(input))
 		digest := sha256.Sum256([]byte(input))
@@ -82,4 +89,21 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted a token not signed with the key: %q", token)
 		}
 	})
+}
+
+// expKind names the JSON kind of the exp claim of a token's signing input.
+func expKind(t *testing.T, input string) string {
+	t.Helper()
+	_, payload, _ := strings.Cut(input, ".")
+	b, err := jwt.NewParser().DecodeSegment(payload)
+	if err != nil {
+		t.Fatalf("accepted a token whose claims do not decode: %v", err)
+	}
+	var c struct {
+		Exp json.RawMessage `json:"exp"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatalf("accepted a token whose claims are not an object: %v", err)
+	}
+	return jsonKind(c.Exp)
 }

@@ -6,11 +6,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -456,5 +458,48 @@ func TestVerifyConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestVerifyNumericDates pins RFC 7519 §2: exp, nbf and iat are
+// NumericDates, JSON numbers. golang-jwt also takes a string holding a
+// number; herald refuses it, and every other non-number, as invalid.
+func TestVerifyNumericDates(t *testing.T) {
+	v := newTestVerifier(t, JWTConfig{Secret: testSecret}, newRegistry(testOrg))
+	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(testSecret), "", c) }
+	now := time.Now()
+	later := now.Add(time.Hour).Unix()
+	tests := []struct {
+		name    string
+		changes map[string]any
+		wantMsg string // "" = accepted
+	}{
+		{name: "numbers", changes: map[string]any{"nbf": now.Unix(), "iat": now.Unix()}},
+		{name: "fractional exp", changes: map[string]any{"exp": float64(later) + 0.5}},
+		{name: "exponent exp", changes: map[string]any{"exp": 4.1e9}},
+		{name: "exp as a numeric string", changes: map[string]any{"exp": strconv.FormatInt(later, 10)}, wantMsg: "exp must be a number"},
+		{name: "exp as a date string", changes: map[string]any{"exp": "2099-01-01T00:00:00Z"}, wantMsg: "exp must be a number"},
+		{name: "exp true", changes: map[string]any{"exp": true}, wantMsg: "exp must be a number"},
+		{name: "exp an object", changes: map[string]any{"exp": map[string]any{"$date": later}}, wantMsg: "exp must be a number"},
+		{name: "exp a list", changes: map[string]any{"exp": []int64{later}}, wantMsg: "exp must be a number"},
+		{name: "exp null", changes: map[string]any{"exp": json.RawMessage("null")}, wantMsg: "exp must be a number"},
+		{name: "nbf as a numeric string", changes: map[string]any{"nbf": strconv.FormatInt(now.Unix(), 10)}, wantMsg: "nbf must be a number"},
+		{name: "iat as a numeric string", changes: map[string]any{"iat": strconv.FormatInt(now.Unix(), 10)}, wantMsg: "iat must be a number"},
+		{name: "EXP as a string (keys match without case, as for the claim itself)", changes: map[string]any{"exp": nil, "EXP": "4102444800"}, wantMsg: "exp must be a number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := v.Verify(context.Background(), hs(claims(tt.changes)))
+			if tt.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var te *TokenError
+			if !errors.As(err, &te) || te.Code != CodeInvalidToken || !strings.Contains(te.Message, tt.wantMsg) {
+				t.Fatalf("got %v (%T), want %s containing %q", err, err, CodeInvalidToken, tt.wantMsg)
+			}
+		})
 	}
 }
