@@ -159,6 +159,9 @@ func normalize(raw json.RawMessage, org string, nowMs int64, limits Limits) (her
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return herald.Record{}, fieldError("", "each event must be a JSON object")
 	}
+	if err := checkText(raw); err != nil {
+		return herald.Record{}, err
+	}
 	for name, v := range fields {
 		if string(v) == "null" {
 			delete(fields, name) // null means absent

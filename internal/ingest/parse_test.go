@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
 )
@@ -113,6 +114,8 @@ func FuzzParse(f *testing.F) {
 		`{"entity":"TELEMETRY","telemetry":` + metricsJSON(257, numbered("m")) + `}`,
 		`{"entity":"SYSTEM_STATUS","metrics":` + metricsJSON(257, numbered("m")) + `}`,
 		`{"entity":"TELEMETRY","telemetry":{"` + strings.Repeat("m", 257) + `":1}}`,
+		"{\"entity\":\"A\",\"textDescription\":\"caf\xe9 \xff\"}", "{\"entity\":\"A\",\"m\":{\"k\xc3\":[\"\xed\xa0\x80\"]}}",
+		`{"entity":"A","title":"\ud83d\ude00 \ud800 \\ud800"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -143,6 +146,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if !json.Valid(e.Body) {
 				t.Fatalf("event body is not JSON: %s", e.Body)
+			}
+			if !utf8.Valid(r.Data) {
+				t.Fatalf("stored text that is not UTF-8: %q", r.Data)
 			}
 		}
 	})

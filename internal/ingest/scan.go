@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
 )
@@ -14,9 +15,10 @@ import (
 // path (parseStd) produces, byte for byte, or gives up: on any error, and
 // on anything it does not handle (escaped or non-ASCII keys, a repeated
 // key, a body that is neither an array of objects nor objects one after
-// another), Parse runs parseStd, which also words every error. So the two
-// can never disagree on what is accepted or on an error message; the fuzz
-// test FuzzParseFastPath checks that they agree on the output.
+// another, text that is not UTF-8, an escaped surrogate), Parse runs
+// parseStd, which also words every error. So the two can never disagree
+// on what is accepted or on an error message; the fuzz test
+// FuzzParseFastPath checks that they agree on the output.
 
 // maxFastDepth bounds nesting on the fast path; deeper values go to
 // encoding/json, which has its own limit.
@@ -585,6 +587,9 @@ func (p *fastParser) string() (plain bool, ok bool) {
 				if i+4 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
 					return false, false
 				}
+				if b[i+1]|0x20 == 'd' && b[i+2] >= '8' { // a surrogate: parseStd checks the pairing
+					return false, false
+				}
 				i += 4
 			default:
 				return false, false
@@ -597,12 +602,16 @@ func (p *fastParser) string() (plain bool, ok bool) {
 			start = i + 1
 		case c >= 0x80:
 			plain = false
-			if c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8 {
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return false, false // not UTF-8: parseStd words the error
+			}
+			if r == '\u2028' || r == '\u2029' {
 				p.out = append(p.out, b[start:i]...)
 				p.out = append(p.out, '\\', 'u', '2', '0', '2', hexDigits[b[i+2]&0xF])
 				start = i + 3
-				i += 2
 			}
+			i += size - 1
 		}
 	}
 	return false, false
