@@ -208,16 +208,10 @@ func (c *conn) authenticate(msg Message, decodeErr error) bool {
 		return refuse("auth_required", "The first message must be {\"type\":\"auth\",\"token\":\"<JWT>\"}: "+errorMessage(decodeErr))
 	case msg.Type != TypeAuth:
 		return refuse("auth_required", "The first message must be {\"type\":\"auth\",\"token\":\"<JWT>\"}, not "+strconv.Quote(msg.Type)+".")
-	case c.cfg.Tokens == nil:
-		return refuse("auth_unavailable", "This server has no token verification configured (auth.jwt_secret, auth.jwt_public_key or auth.jwks_url).")
 	}
-	p, exp, err := c.cfg.Tokens.Verify(context.Background(), msg.Token)
-	if err != nil {
-		code, message := tokenError(err)
+	p, exp, code, message := c.verify(msg.Token)
+	if code != "" {
 		return refuse(code, message)
-	}
-	if !p.Can(herald.ScopeSubscribe) {
-		return refuse("insufficient_scope", "The token lacks the subscribe scope.")
 	}
 	if c.cfg.Admit != nil {
 		release, code, message := c.cfg.Admit(p)
@@ -241,21 +235,38 @@ func (c *conn) authenticate(msg Message, decodeErr error) bool {
 }
 
 // refresh takes a new token for the same user and org (in-band refresh).
+// A refused one changes nothing.
 func (c *conn) refresh(token string) bool {
-	p, exp, err := c.cfg.Tokens.Verify(context.Background(), token)
-	if err != nil {
-		code, message := tokenError(err)
+	p, exp, code, message := c.verify(token)
+	if code != "" {
 		return c.send(AppendAuthFailed(nil, code, message+" The current token stays in force until it expires."))
-	}
-	if p.Org != c.principal.Org || p.User != c.principal.User {
-		return c.send(AppendAuthFailed(nil, "invalid_token",
-			"A refreshed token must be for the same user and org as the connection's."))
 	}
 	if !c.send(AppendAuthOK(nil, p.User, p.Org, exp)) {
 		return false
 	}
 	c.setExpiry(exp)
 	return true
+}
+
+// verify is what every auth message's token must pass, the first one's
+// and each refresh's: the verifier, the subscribe scope and, once the
+// connection is authenticated, its user and org. It returns an error code
+// and message, or an empty code and the token's principal and expiry.
+func (c *conn) verify(token string) (p herald.Principal, exp time.Time, code, message string) {
+	if c.cfg.Tokens == nil {
+		return p, exp, "auth_unavailable", "This server has no token verification configured (auth.jwt_secret, auth.jwt_public_key or auth.jwks_url)."
+	}
+	p, exp, err := c.cfg.Tokens.Verify(context.Background(), token)
+	switch {
+	case err != nil:
+		code, message = tokenError(err)
+		return p, exp, code, message
+	case !p.Can(herald.ScopeSubscribe):
+		return p, exp, auth.CodeInsufficientScope, "The token lacks the subscribe scope."
+	case c.authed && (p.Org != c.principal.Org || p.User != c.principal.User):
+		return p, exp, auth.CodeInvalidToken, "A refreshed token must be for the same user and org as the connection's."
+	}
+	return p, exp, "", ""
 }
 
 // setExpiry (re)arms the expiry timer: at expiry, the client is told and
