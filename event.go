@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Channels of the canonical event model.
@@ -127,7 +128,14 @@ type storedFields struct {
 // herald's own canonical JSON takes a hand-written scanner (event_decode.go);
 // anything it does not recognise is decoded with encoding/json, with the
 // same result.
+//
+// Bytes that are not UTF-8 (stored before ingest refused them) become
+// U+FFFD, one per byte as encoding/json decodes them, in Body and in every
+// field: Body goes out in WebSocket text frames, which must be UTF-8.
 func DecodeEvent(id uint64, data []byte) (*Event, error) {
+	if !utf8.Valid(data) {
+		data = replaceInvalidUTF8(data)
+	}
 	if len(data) > 0 && data[0] == '{' {
 		e := &Event{ID: id, Body: withID(id, data)}
 		if decodeCanonical(e, e.Body) {
@@ -164,6 +172,23 @@ func decodeJSON(id uint64, data []byte) (*Event, error) {
 	}
 	e.Body = withID(id, data)
 	return e, nil
+}
+
+// replaceInvalidUTF8 returns a copy of data with each byte that is not
+// part of a UTF-8 character replaced by U+FFFD. In valid JSON such bytes
+// can only be inside strings, so the result is still valid JSON.
+func replaceInvalidUTF8(data []byte) []byte {
+	out := make([]byte, 0, len(data)+len(data)/4)
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, data[:size]...)
+		}
+		data = data[size:]
+	}
+	return out
 }
 
 // withID returns data, a JSON object, with "id":"<id>" as its first member.
