@@ -1,0 +1,97 @@
+package stomp
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/ingest"
+	"github.com/herald-gw/herald/internal/wsconn"
+)
+
+const renderOrg = "5f0c6b2e-4d2a-4c1e-9b7a-2a9d8e4f1c30"
+
+// renderSeeds are producer bodies and stored events: the usual shapes,
+// and text that is not UTF-8 or holds escaped surrogates.
+var renderSeeds = []string{
+	`{"entity":"POLICY_ALERT","type":"CREATE","entityUuid":"a1","deviceUuid":"d1","durationSec":5.2,"policyAlertTriggers":["MOTION_HUMAN"],"textDescription":"Person detected"}`,
+	`[{"entity":"TELEMETRY","telemetry":{"temperature":{"value":23.5,"unit":"°C"}}},{"entity":"DEVICE_STATUS","status":"offline"}]`,
+	`{"entity":"A","textDescription":"café ☕ 😀","metadata":{"名前":"値","k":"\u00e9\ud83d\ude00"}}`,
+	"{\"entity\":\"A\",\"textDescription\":\"caf\xe9 \xff\"}",
+	"{\"channel\":\"alerts\",\"entity\":\"POLICY_ALERT\",\"org\":\"" + renderOrg + "\",\"textDescription\":\"caf\xe9 \xff\",\"timestampMs\":1}",
+	"{\"entity\":\"A\",\"n\xffte\":{\"k\xc3\":[\"\xed\xa0\x80\"]},\"policyAlertTriggers\":[\"M\xff\"]}",
+	`{"entity":"A","title":"\ud800","x":"\\ud800"}`,
+}
+
+// FuzzRenderIngested feeds arbitrary bodies through ingest's parser and
+// every event it accepts through the MESSAGE rendering: what goes out in
+// a WebSocket text frame must be UTF-8 (issue 9).
+func FuzzRenderIngested(f *testing.F) {
+	for _, s := range renderSeeds {
+		f.Add([]byte(s), "sub-0")
+	}
+	f.Fuzz(func(t *testing.T, body []byte, subID string) {
+		recs, err := ingest.Parse(body, renderOrg, 1, ingest.Limits{})
+		if err != nil {
+			return
+		}
+		for i, r := range recs {
+			e, err := herald.DecodeEvent(uint64(i+1), r.Data)
+			if err != nil {
+				t.Fatalf("accepted record %q does not decode: %v", r.Data, err)
+			}
+			checkMessageText(t, e, subID)
+		}
+	})
+}
+
+// FuzzRenderStored feeds arbitrary stored records (old data dirs may hold
+// text that is not UTF-8, stored before ingest refused it) through
+// DecodeEvent and the MESSAGE rendering: the frame must still be UTF-8.
+func FuzzRenderStored(f *testing.F) {
+	for _, s := range renderSeeds {
+		f.Add([]byte(s), "sub-0")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, subID string) {
+		e, err := herald.DecodeEvent(7, data)
+		if err != nil {
+			return
+		}
+		checkMessageText(t, e, subID)
+	})
+}
+
+// checkMessageText renders e as AppendEvents does for a subscription
+// subID and checks that the frame is UTF-8, with the body as its
+// content-length says. A subscription id comes from the client's own
+// text frame; one that is not UTF-8 is not ours to check.
+func checkMessageText(t *testing.T, e *herald.Event, subID string) {
+	t.Helper()
+	if subID == "" || !utf8.ValidString(subID) {
+		subID = "sub-0"
+	}
+	c := &conn{version: V12}
+	sub := &subscription{c: c, id: subID, mode: "auto"}
+	parts, _, n := c.AppendEvents(nil, nil, []wsconn.Message{{Event: e, Sub: sub}})
+	if n != 1 {
+		t.Fatalf("AppendEvents took %d events, want 1", n)
+	}
+	frame := bytes.Join(parts, nil)
+	if !utf8.Valid(frame) {
+		t.Fatalf("MESSAGE of %q is not UTF-8: %q", e.Body, frame)
+	}
+	head, body, ok := bytes.Cut(frame, []byte("\n\n"))
+	if !ok || !bytes.HasSuffix(body, []byte{0}) {
+		t.Fatalf("MESSAGE frame %q", frame)
+	}
+	body = body[:len(body)-1]
+	if !bytes.Contains(head, []byte("\ncontent-length:"+strconv.Itoa(len(body))+"\n")) {
+		t.Fatalf("content-length does not match the body %q in %q", body, head)
+	}
+	if json.Valid(e.Body) && !json.Valid(body) {
+		t.Fatalf("body %q is not JSON", body)
+	}
+}
