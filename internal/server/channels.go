@@ -56,6 +56,7 @@ func (s *Server) channelsConfig(tokens channels.TokenVerifier) *channels.Config 
 		Admit:             s.users.admit,
 		AuthTimeout:       l.AuthTimeout,
 		MessagesPerSecond: l.MessagesPerSecond,
+		MaxMessageBytes:   l.MaxMessageBytes,
 	}.WithDefaults()
 	return &cfg
 }
@@ -81,7 +82,9 @@ func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := s.connOptions()
-	opts.MaxMessageBytes = s.cfg.Limits.Channels.MaxMessageBytes
+	// The connection reads auth messages larger than max_message_bytes;
+	// the dialect applies max_message_bytes to the others.
+	opts.MaxMessageBytes = s.channels.ReadLimit()
 	conn, ended, ok := s.upgrade(w, r, nil, opts)
 	if !ok {
 		s.channelConns.Add(-1)

@@ -55,6 +55,7 @@ type Config struct {
 	AuthTimeout       time.Duration // to receive the auth message; default 10s
 	PingInterval      time.Duration // WebSocket pings once authenticated; default 30s
 	MessagesPerSecond int           // inbound messages per connection, a batch's each counted; default 100
+	MaxMessageBytes   int           // inbound message but an auth (see MaxAuthMessageBytes); default 1024
 	SystemInterval    time.Duration // system channel period for "real-time"; default 5s
 }
 
@@ -75,7 +76,24 @@ func (c Config) WithDefaults() Config {
 	if c.SystemInterval <= 0 {
 		c.SystemInterval = 5 * time.Second
 	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 1024
+	}
 	return c
+}
+
+// MaxAuthMessageBytes bounds an auth message, the first or a refresh,
+// when MaxMessageBytes is smaller: room for the largest token herald
+// takes (auth.MaxTokenBytes) and the JSON around it. Identity providers
+// issue tokens well over the 1 KB the protocol's other messages get.
+const MaxAuthMessageBytes = auth.MaxTokenBytes + 1<<10
+
+// ReadLimit is the largest message a connection must read (its
+// wsconn.Options.MaxMessageBytes): an auth message's bound or
+// MaxMessageBytes, whichever is larger. Over it, a first message closes
+// the connection (1009); after auth, it is dropped with an error.
+func (c Config) ReadLimit() int {
+	return max(MaxAuthMessageBytes, c.MaxMessageBytes)
 }
 
 // conn is one channels connection: the dialect's session.Handler.
@@ -111,11 +129,17 @@ func Serve(c *wsconn.Conn, cfg *Config, channel string, ended func()) {
 	h.session.Serve(h, ended)
 }
 
-// Handle implements session.Handler: one client message.
+// Handle implements session.Handler: one client message. The connection
+// reads up to cfg.ReadLimit(); MaxMessageBytes is applied here, to every
+// message but an auth, as the reader applies the read limit: the message
+// is dropped with an error, uncounted by the rate limit.
 func (c *conn) Handle(data []byte) bool {
 	msg, err := DecodeFor(data, c.auto)
 	if !c.authed {
 		return c.authenticate(msg, err)
+	}
+	if len(data) > c.cfg.MaxMessageBytes && (err != nil || msg.Type != TypeAuth) {
+		return c.sendTooLarge()
 	}
 	n := 1
 	if err == nil && msg.Type == TypeBatch {
@@ -139,7 +163,7 @@ func (c *conn) Handle(data []byte) bool {
 func (c *conn) ReadFailed(err error) bool {
 	switch {
 	case errors.Is(err, wsconn.ErrMessageTooLarge) && c.authed:
-		return c.sendError("message_too_large", "A message exceeded the server's size limit (limits.channels.max_message_bytes) and was dropped.")
+		return c.sendTooLarge()
 	case errors.Is(err, wsconn.ErrMessageTooLarge), errors.Is(err, wsconn.ErrFrameTooLarge):
 		c.conn.CloseAfterFlush(ws.StatusMessageTooBig, "message too large", nil)
 	default: // the auth deadline
@@ -319,6 +343,10 @@ func (c *conn) send(b []byte) bool {
 
 func (c *conn) sendError(code, message string) bool {
 	return c.send(AppendError(nil, code, message))
+}
+
+func (c *conn) sendTooLarge() bool {
+	return c.sendError("message_too_large", "A message exceeded the server's size limit (limits.channels.max_message_bytes) and was dropped.")
 }
 
 func tokenError(err error) (code, message string) {
