@@ -3,13 +3,18 @@ package wsconn
 import (
 	"errors"
 	"io"
+	"strconv"
 	"sync"
 
 	"github.com/gobwas/ws"
 )
 
 // ErrProtocol is returned by ReadMessage when the peer breaks the
-// WebSocket protocol (unmasked or malformed frames).
+// WebSocket protocol (a reserved opcode or RSV bit, an unmasked, malformed
+// or misplaced frame). The connection has queued a close frame with 1002
+// (RFC 6455 §7.4.1) and closes once it is written, so the error is also
+// ErrPeerClosed: a caller that only needs to know that reading is over and
+// the close is on its way treats both alike.
 var ErrProtocol = errors.New("websocket protocol error")
 
 // ErrFrameTooLarge is returned by ReadMessage for a frame so far over the
@@ -19,9 +24,24 @@ var ErrFrameTooLarge = errors.New("frame far too large")
 // maxSkipBytes is the largest frame ReadMessage skips to keep a connection.
 const maxSkipBytes = 1 << 20
 
-// ErrPeerClosed is returned by ReadMessage after the peer's close frame;
-// the close reply is queued and the connection closes once it is written.
+// ErrPeerClosed is returned by ReadMessage after the peer's close frame,
+// and (with ErrProtocol) after a protocol error: the close frame is queued
+// and the connection closes once it is written.
 var ErrPeerClosed = errors.New("websocket closed by peer")
+
+// protocolError is what ReadMessage returns for a protocol error: both
+// ErrProtocol and ErrPeerClosed.
+type protocolError struct{ detail string }
+
+func (e protocolError) Error() string { return ErrProtocol.Error() + ": " + e.detail }
+
+func (e protocolError) Is(target error) bool { return target == ErrProtocol || target == ErrPeerClosed }
+
+// failProtocol queues the 1002 close and returns the error to report.
+func (c *Conn) failProtocol(detail string) error {
+	c.CloseAfterFlush(ws.StatusProtocolError, "", nil)
+	return protocolError{detail}
+}
 
 // readBufs holds inbound payload buffers, so an idle connection keeps none.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
@@ -36,13 +56,16 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	var msg *[]byte
 	for {
 		h, err := ws.ReadHeader(r)
+		if errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected) {
+			err = c.failProtocol(err.Error())
+		}
 		if err != nil {
 			c.putBuf(msg)
 			return nil, err
 		}
-		if !h.Masked || h.Rsv != 0 {
+		if err := c.checkHeader(h); err != nil {
 			c.putBuf(msg)
-			return nil, ErrProtocol
+			return nil, err
 		}
 		if h.OpCode.IsControl() {
 			if err := c.readControl(h); err != nil {
@@ -54,7 +77,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		if c.skipping {
 			// The rest of a message that was too large: skip it.
 			if h.OpCode != ws.OpContinuation {
-				return nil, ErrProtocol
+				return nil, c.failProtocol("a new message inside a fragmented one")
 			}
 			if err := c.skip(r, h.Length); err != nil {
 				return nil, err
@@ -64,7 +87,10 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		}
 		if (h.OpCode == ws.OpContinuation) != (msg != nil) {
 			c.putBuf(msg)
-			return nil, ErrProtocol
+			if msg == nil {
+				return nil, c.failProtocol("a continuation frame with no message to continue")
+			}
+			return nil, c.failProtocol("a new message inside a fragmented one")
 		}
 		if msg == nil {
 			msg = readBufs.Get().(*[]byte)
@@ -103,10 +129,22 @@ func (c *Conn) skip(r io.Reader, n int64) error {
 	return err
 }
 
-func (c *Conn) readControl(h ws.Header) error {
-	if h.Length > 125 || !h.Fin {
-		return ErrProtocol
+// checkHeader rejects what RFC 6455 §5.2 forbids of a client's frame.
+func (c *Conn) checkHeader(h ws.Header) error {
+	switch {
+	case !h.Masked:
+		return c.failProtocol("an unmasked frame")
+	case h.Rsv != 0:
+		return c.failProtocol("RSV bits set with no extension negotiated")
+	case h.OpCode.IsReserved():
+		return c.failProtocol("reserved opcode " + strconv.Itoa(int(h.OpCode)))
+	case h.OpCode.IsControl() && (h.Length > 125 || !h.Fin):
+		return c.failProtocol("a fragmented or oversized control frame")
 	}
+	return nil
+}
+
+func (c *Conn) readControl(h ws.Header) error {
 	payload := make([]byte, h.Length)
 	if _, err := io.ReadFull(c.reader, payload); err != nil {
 		return err
