@@ -185,6 +185,9 @@ func normalize(raw json.RawMessage, org string, nowMs int64, limits Limits) (her
 		}
 		str[name] = s
 	}
+	if err := checkFoldedNames(fields); err != nil {
+		return herald.Record{}, err
+	}
 	if str["entity"] == "" {
 		return herald.Record{}, fieldError("entity", "is required (e.g. \"POLICY_ALERT\")")
 	}
@@ -216,6 +219,39 @@ func normalize(raw json.RawMessage, org string, nowMs int64, limits Limits) (her
 		Org: org, Channel: channel, Entity: str["entity"], DeviceUUID: str["deviceUuid"],
 		EntityUUID: str["entityUuid"], Key: str["key"], Data: data,
 	}, nil
+}
+
+// decodedStrings are the fields herald.DecodeEvent decodes as strings.
+var decodedStrings = []string{"org", "channel", "entity", "entityUuid", "type", "deviceUuid"}
+
+// foldsToDecodedString returns the field of decodedStrings that name
+// equals but for case, "" if none (or if name is that field exactly).
+func foldsToDecodedString(name string) string {
+	for _, k := range decodedStrings {
+		if name != k && strings.EqualFold(name, k) {
+			return k
+		}
+	}
+	return ""
+}
+
+// checkFoldedNames refuses a member whose name equals a field of
+// decodedStrings but for case, unless its value is a string:
+// herald.DecodeEvent reads stored events with encoding/json, which matches
+// names that way, and fails on a value of another type, so every reader
+// would skip the event.
+func checkFoldedNames(fields map[string]json.RawMessage) *herald.Error {
+	var names []string
+	for name, v := range fields {
+		if v[0] != '"' && foldsToDecodedString(name) != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names) // the same error every time
+	return fieldError(names[0], "must be a string: herald reads it as \""+foldsToDecodedString(names[0])+"\", ignoring case")
 }
 
 // checkShapes validates the well-known non-string fields, and bounds the

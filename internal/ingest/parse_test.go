@@ -115,7 +115,7 @@ func FuzzParse(f *testing.F) {
 		`{"entity":"SYSTEM_STATUS","metrics":` + metricsJSON(257, numbered("m")) + `}`,
 		`{"entity":"TELEMETRY","telemetry":{"` + strings.Repeat("m", 257) + `":1}}`,
 		"{\"entity\":\"A\",\"textDescription\":\"caf\xe9 \xff\"}", "{\"entity\":\"A\",\"m\":{\"k\xc3\":[\"\xed\xa0\x80\"]}}",
-		`{"entity":"A","title":"\ud83d\ude00 \ud800 \\ud800"}`,
+		`{"entity":"A","title":"\ud83d\ude00 \ud800 \\ud800"}`, `{"entity":"A","deviCeUuid":{}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -262,6 +262,10 @@ func (p *fastParser) normalize() (herald.Record, bool) {
 			if len(m.key) == len("policyAlertTriggers") && strings.EqualFold(m.key, "policyAlertTriggers") {
 				return rec, false
 			}
+			// Read as a string field the same way (see checkFoldedNames).
+			if m.kind != '"' && foldsToDecodedString(m.key) != "" {
+				return rec, false
+			}
 		}
 	}
 	if rec.Entity == "" {
