@@ -31,6 +31,7 @@ type Config struct {
 	Replicas  int             `koanf:"replicas"`  // stream replicas with external NATS; default 1
 	Retention RetentionConfig `koanf:"retention"` // default: keep everything
 	Auth      AuthConfig      `koanf:"auth"`
+	HTTP      HTTPConfig      `koanf:"http"`
 	Limits    LimitsConfig    `koanf:"limits"`
 	Sessions  SessionsConfig  `koanf:"sessions"`
 	Orgs      []OrgConfig     `koanf:"orgs"`
@@ -42,6 +43,35 @@ type Config struct {
 type RetentionConfig struct {
 	MaxAge   time.Duration `koanf:"max_age"`   // 0 = forever
 	MaxBytes int64         `koanf:"max_bytes"` // 0 = unlimited
+}
+
+// HTTPConfig bounds HTTP connections until they are upgraded: the API,
+// /healthz and WebSocket handshakes. An upgraded WebSocket leaves these
+// limits (its own are in LimitsConfig).
+type HTTPConfig struct {
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"` // for a request's headers; default 10s
+	ReadTimeout       time.Duration `koanf:"read_timeout"`        // for a whole request, body included; default 30s
+	IdleTimeout       time.Duration `koanf:"idle_timeout"`        // a keep-alive connection between requests; default 30s
+	// MaxConnsPerIP caps one remote IP's connections that are not
+	// upgraded WebSockets (idle keep-alive ones included); one more is
+	// closed at once. Default 256; -1 = no cap (behind a proxy every
+	// client has the proxy's IP).
+	MaxConnsPerIP int `koanf:"max_conns_per_ip"`
+}
+
+func (h *HTTPConfig) applyDefaults() {
+	if h.ReadHeaderTimeout <= 0 {
+		h.ReadHeaderTimeout = 10 * time.Second
+	}
+	if h.ReadTimeout <= 0 {
+		h.ReadTimeout = 30 * time.Second
+	}
+	if h.IdleTimeout <= 0 {
+		h.IdleTimeout = 30 * time.Second
+	}
+	if h.MaxConnsPerIP == 0 {
+		h.MaxConnsPerIP = 256
+	}
 }
 
 // SessionsConfig sets how long a resumable session (a dialect's session
@@ -214,6 +244,7 @@ func (c *Config) ApplyDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	c.HTTP.applyDefaults()
 	c.Limits.Channels.applyDefaults()
 	for i := range c.Orgs {
 		for j := range c.Orgs[i].APIKeys {
@@ -238,6 +269,9 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		return fmt.Errorf("config: log_level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if c.HTTP.MaxConnsPerIP < -1 {
+		return fmt.Errorf("config: http.max_conns_per_ip must be at least 1, or -1 for no cap, not %d", c.HTTP.MaxConnsPerIP)
 	}
 	if err := c.Auth.validate(); err != nil {
 		return err

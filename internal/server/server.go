@@ -138,7 +138,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 			mux.HandleFunc("GET "+path, d.serve)
 		}
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	h := cfg.HTTP
+	// The timeouts bound plain requests only: a WebSocket is hijacked, and
+	// the upgrader (gobwas ws.HTTPUpgrader) clears the deadlines net/http
+	// left on it (e2e TestWebSocketOutlivesHTTPTimeouts).
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
+		IdleTimeout: h.IdleTimeout, ConnState: newIPLimits(h.MaxConnsPerIP, logger).connState,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	return s, nil
 }
 
@@ -233,6 +239,83 @@ func (s *Server) untrack(c *wsconn.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+}
+
+// ipLimits caps each remote IP's connections that net/http still serves
+// (new, active or idle keep-alive): hijacked ones, the WebSockets, leave
+// the count, which their own limits bound. A connection over the cap is
+// closed as soon as it is accepted, before a byte of it is read.
+type ipLimits struct {
+	max    int // -1: no cap
+	logger *slog.Logger
+	mu     sync.Mutex
+	ips    map[string]*ipCount // guarded by mu; an IP with no connection and no recent warning has no entry
+}
+
+type ipCount struct {
+	open    int       // connections counted
+	refused int       // connections refused since the last warning
+	warned  time.Time // the last warning, at most one a minute per IP
+}
+
+func newIPLimits(max int, logger *slog.Logger) *ipLimits {
+	return &ipLimits{max: max, logger: logger, ips: make(map[string]*ipCount)}
+}
+
+// connState is the http.Server's ConnState hook. Every connection is
+// counted at StateNew and leaves the count at its one terminal state,
+// StateHijacked or StateClosed (a refused one too: closing it ends it).
+func (l *ipLimits) connState(c net.Conn, state http.ConnState) {
+	if l.max < 0 {
+		return
+	}
+	ip := remoteIP(c)
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.ips[ip]
+	switch state {
+	case http.StateNew:
+		if n == nil {
+			n = &ipCount{}
+			l.ips[ip] = n
+		}
+		n.open++
+		if n.open <= l.max {
+			return
+		}
+		c.Close()
+		n.refused++
+		if now.Sub(n.warned) >= time.Minute {
+			l.logger.Warn("refusing connections: this IP holds the most HTTP connections it may (http.max_conns_per_ip)",
+				"ip", ip, "max", l.max, "refused", n.refused)
+			n.warned, n.refused = now, 0
+			l.pruneLocked(now)
+		}
+	case http.StateHijacked, http.StateClosed:
+		if n == nil {
+			return
+		}
+		if n.open--; n.open <= 0 && now.Sub(n.warned) >= time.Minute {
+			delete(l.ips, ip)
+		}
+	}
+}
+
+// pruneLocked drops the entries kept only for their warning time.
+func (l *ipLimits) pruneLocked(now time.Time) {
+	for ip, n := range l.ips {
+		if n.open <= 0 && now.Sub(n.warned) >= time.Minute {
+			delete(l.ips, ip)
+		}
+	}
+}
+
+func remoteIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return c.RemoteAddr().String()
 }
 
 func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
