@@ -190,7 +190,7 @@ func (c *Conn) flush(st *writeState) error {
 			}
 			var took int
 			parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
-			i += max(took, 1) - 1
+			i += min(max(took, 1), run-i) - 1
 			lastEvent = max(lastEvent, st.batch[i].Event.ID)
 		} else {
 			parts = append(parts, m.Data)
