@@ -24,7 +24,7 @@ import (
 type Options struct {
 	MaxMessageBytes int           // largest inbound message; default 80 KiB
 	QueueMessages   int           // outbound queue bound in messages; default 4096
-	QueueBytes      int           // outbound queue bound in payload bytes; default 4 MiB
+	QueueBytes      int           // outbound queue bound in payload bytes, the batch being written included; default 4 MiB
 	WriteTimeout    time.Duration // a peer that accepts no byte for this long is disconnected; default 10s
 }
 
@@ -96,12 +96,14 @@ type Conn struct {
 	queuedEvent uint64     // guarded by mu: the highest event id ever queued
 	queue       []Message  // guarded by mu; nil while idle
 	qbox        *[]Message // guarded by mu: the pooled box queue goes back in
-	queuedBytes int        // guarded by mu
+	queuedBytes int        // guarded by mu: queue's bytes and flying's
+	flying      int        // guarded by mu: messages the writer took and has not written yet
 	writing     bool       // guarded by mu: a writer goroutine is running
 	closing     bool       // guarded by mu: close once the queue is flushed
 	closed      bool       // guarded by mu
 
 	wrote     atomic.Bool   // set by the writer; heart-beats skip a period with traffic
+	rendering atomic.Int64  // set by the writer: its buffers' capacity while it writes
 	written   atomic.Uint64 // the highest event id written to the socket
 	room      chan struct{} // guarded by mu; made by the first Room call
 	done      chan struct{}
@@ -167,8 +169,9 @@ func (c *Conn) SetRenderer(r Renderer) { c.renderer = r }
 // Done is closed when the connection is closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Room receives a value after the writer has drained the queue, so a
-// producer that found it full can try again.
+// Room receives a value after the writer has written part of what was
+// queued (a batch is counted until it is written), so a producer that
+// found the queue full can try again.
 func (c *Conn) Room() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -20,7 +20,7 @@ func (c *Conn) Send(data []byte) bool { return c.sendOp(ws.OpText, data) }
 func (c *Conn) sendOp(op ws.OpCode, data []byte) bool {
 	m := Message{Data: data, op: op}
 	c.mu.Lock()
-	ok := !c.closing && !c.closed && len(c.queue) < 2*c.opts.QueueMessages &&
+	ok := !c.closing && !c.closed && len(c.queue)+c.flying < 2*c.opts.QueueMessages &&
 		c.queuedBytes+len(data) <= 2*c.opts.QueueBytes
 	if ok {
 		c.pushLocked(m)
@@ -51,7 +51,7 @@ func (c *Conn) Close() {
 		c.mu.Lock()
 		c.closed = true
 		c.queue = nil
-		c.queuedBytes = 0
+		c.queuedBytes, c.flying = 0, 0
 		if c.heartbeat != nil {
 			c.heartbeat.Stop()
 		}
@@ -59,6 +59,17 @@ func (c *Conn) Close() {
 		c.nc.Close()
 		close(c.done)
 	})
+}
+
+// Buffered returns the bytes the connection holds for its peer: queued
+// messages and the batch the writer is writing, as the queue bound counts
+// them (an event's body plus 64, a reply's payload), plus the capacity of
+// the writer's rendering buffers while it writes. The kernel's socket
+// buffers are not in it.
+func (c *Conn) Buffered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queuedBytes + int(c.rendering.Load())
 }
 
 func (m *Message) size() int {
@@ -69,7 +80,7 @@ func (m *Message) size() int {
 }
 
 func (c *Conn) roomLocked(n, bytes int) bool {
-	return !c.closing && !c.closed && len(c.queue)+n <= c.opts.QueueMessages &&
+	return !c.closing && !c.closed && len(c.queue)+c.flying+n <= c.opts.QueueMessages &&
 		c.queuedBytes+bytes <= c.opts.QueueBytes
 }
 
@@ -130,16 +141,23 @@ var queues = sync.Pool{New: func() any { q := make([]Message, 0, 16); return &q 
 // per iovec exceeds a small copy, and the runtime keeps, for the life of
 // the socket, an iovec array as large as the largest writev it made. At
 // most maxIovecs go in one writev for the same reason.
+// One write takes messages of at most about flushBytes (queue accounting:
+// an event counts its body plus 64), so that the writer's buffers stay
+// small however much is queued.
 const (
-	copyBelow = 1024
-	maxIovecs = 64
+	copyBelow  = 1024
+	maxIovecs  = 64
+	flushBytes = 64 << 10
 )
 
 // writeLoop drains the queue, one writev per batch, and exits when the
 // queue is empty. It is the only goroutine that writes to the socket.
 func (c *Conn) writeLoop() {
 	st := writeStates.Get().(*writeState)
-	defer writeStates.Put(st)
+	defer func() {
+		c.rendering.Store(0)
+		writeStates.Put(st)
+	}()
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closed {
@@ -157,14 +175,11 @@ func (c *Conn) writeLoop() {
 			}
 			return
 		}
+		// The batch stays counted in queuedBytes and flying until it is
+		// written: a peer that stops reading holds at most the bound.
 		st.batch, c.queue = c.queue, st.batch[:0]
-		c.queuedBytes = 0
-		room := c.room
+		c.flying = len(st.batch)
 		c.mu.Unlock()
-		select {
-		case room <- struct{}{}: // nil: nobody ever waited
-		default:
-		}
 		err := c.flush(st)
 		clear(st.batch) // drop event references before idling in the pool
 		st.batch = st.batch[:0]
@@ -176,24 +191,68 @@ func (c *Conn) writeLoop() {
 }
 
 func (c *Conn) flush(st *writeState) error {
+	for from := 0; from < len(st.batch); {
+		next, closeAfter, err := c.flushChunk(st, from)
+		bytes := 0
+		for i := from; i < next; i++ {
+			bytes += st.batch[i].size()
+		}
+		c.release(next-from, bytes)
+		if err != nil {
+			return err
+		}
+		if closeAfter {
+			c.Close()
+			return nil
+		}
+		from = next
+	}
+	return nil
+}
+
+// release takes n written messages of bytes out of the queue's count and
+// tells a producer waiting for room.
+func (c *Conn) release(n, bytes int) {
+	c.mu.Lock()
+	c.flying = max(c.flying-n, 0) // Close may have zeroed both
+	c.queuedBytes = max(c.queuedBytes-bytes, 0)
+	room := c.room
+	c.mu.Unlock()
+	select {
+	case room <- struct{}{}: // nil: nobody ever waited
+	default:
+	}
+}
+
+// flushChunk renders and writes the batch's messages from from on, up to
+// about flushBytes of them (at least one message), and returns where it
+// stopped and whether it wrote the close frame. Bounding one write bounds
+// the writer's buffers, which hold copies of what they write.
+func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, err error) {
 	parts, scratch := st.parts[:0], st.scratch[:0]
-	closeAfter := false
 	var lastEvent uint64
-	for i := 0; i < len(st.batch); i++ {
+	size, i := 0, from
+	for ; i < len(st.batch) && size < flushBytes; i++ {
 		m := &st.batch[i]
 		at := len(parts)
 		parts = append(parts, nil) // the frame header, filled in below
 		if m.Event != nil {
-			run := i + 1
-			for run < len(st.batch) && st.batch[run].Event != nil {
+			run, runBytes := i+1, size+m.size()
+			for run < len(st.batch) && st.batch[run].Event != nil && runBytes < flushBytes {
+				runBytes += st.batch[run].size()
 				run++
 			}
 			var took int
 			parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
-			i += min(max(took, 1), run-i) - 1
+			first := i
+			i += max(took, 1) - 1
 			lastEvent = max(lastEvent, st.batch[i].Event.ID)
+			for k := first; k <= i; k++ {
+				size += st.batch[k].size()
+			}
 		} else {
 			parts = append(parts, m.Data)
+			size += len(m.Data)
 		}
 		n := 0
 		for _, p := range parts[at+1:] {
@@ -204,14 +263,15 @@ func (c *Conn) flush(st *writeState) error {
 		parts[at] = scratch[start:len(scratch):len(scratch)]
 		if m.op == ws.OpClose {
 			closeAfter = true
+			i++
 			break
 		}
 	}
 	c.wrote.Store(true)
 	out, wbuf := compact(st.out[:0], st.wbuf[:0], parts)
-	var err error
-	for i := 0; i < len(out) && err == nil; i += maxIovecs {
-		st.bufs = out[i:min(i+maxIovecs, len(out))]
+	c.rendering.Store(int64(cap(scratch) + cap(wbuf)))
+	for k := 0; k < len(out) && err == nil; k += maxIovecs {
+		st.bufs = out[k:min(k+maxIovecs, len(out))]
 		err = c.write(&st.bufs)
 	}
 	st.bufs = nil
@@ -221,10 +281,7 @@ func (c *Conn) flush(st *writeState) error {
 	if err == nil && lastEvent > c.written.Load() {
 		c.written.Store(lastEvent) // the writer is the only one storing it
 	}
-	if err == nil && closeAfter {
-		c.Close()
-	}
-	return err
+	return i, closeAfter, err
 }
 
 // compact appends parts to out, copying runs of parts shorter than
