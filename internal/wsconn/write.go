@@ -245,7 +245,7 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 			var took int
 			parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
 			first := i
-			i += max(took, 1) - 1
+			i += min(max(took, 1), run-i) - 1
 			lastEvent = max(lastEvent, st.batch[i].Event.ID)
 			for k := first; k <= i; k++ {
 				size += st.batch[k].size()
