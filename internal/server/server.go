@@ -271,35 +271,49 @@ func (l *ipLimits) connState(c net.Conn, state http.ConnState) {
 	}
 	ip := remoteIP(c)
 	now := time.Now()
+	switch state {
+	case http.StateNew:
+		ok, refused := l.admit(ip, now)
+		if !ok {
+			c.Close()
+		}
+		if refused > 0 {
+			l.logger.Warn("refusing connections: this IP holds the most HTTP connections it may (http.max_conns_per_ip)",
+				"ip", ip, "max", l.max, "refused", refused)
+		}
+	case http.StateHijacked, http.StateClosed:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if n := l.ips[ip]; n != nil {
+			if n.open--; n.open <= 0 && now.Sub(n.warned) >= time.Minute {
+				delete(l.ips, ip)
+			}
+		}
+	}
+}
+
+// admit counts a new connection of ip and reports whether it is within
+// the cap; when a warning is due (at most one a minute per IP), refused is
+// how many were refused since the last one, else 0.
+func (l *ipLimits) admit(ip string, now time.Time) (ok bool, refused int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := l.ips[ip]
-	switch state {
-	case http.StateNew:
-		if n == nil {
-			n = &ipCount{}
-			l.ips[ip] = n
-		}
-		n.open++
-		if n.open <= l.max {
-			return
-		}
-		c.Close()
-		n.refused++
-		if now.Sub(n.warned) >= time.Minute {
-			l.logger.Warn("refusing connections: this IP holds the most HTTP connections it may (http.max_conns_per_ip)",
-				"ip", ip, "max", l.max, "refused", n.refused)
-			n.warned, n.refused = now, 0
-			l.pruneLocked(now)
-		}
-	case http.StateHijacked, http.StateClosed:
-		if n == nil {
-			return
-		}
-		if n.open--; n.open <= 0 && now.Sub(n.warned) >= time.Minute {
-			delete(l.ips, ip)
-		}
+	if n == nil {
+		n = &ipCount{}
+		l.ips[ip] = n
 	}
+	n.open++
+	if n.open <= l.max {
+		return true, 0
+	}
+	n.refused++
+	if now.Sub(n.warned) < time.Minute {
+		return false, 0
+	}
+	refused, n.warned, n.refused = n.refused, now, 0
+	l.pruneLocked(now)
+	return false, refused
 }
 
 // pruneLocked drops the entries kept only for their warning time.
