@@ -34,6 +34,10 @@ fuzz:
 	go test -run=^$$ -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth/
 	go test -run=^$$ -fuzz='^FuzzMatch$$' -fuzztime=$(FUZZTIME) ./internal/filter/
 	go test -run=^$$ -fuzz='^FuzzSubjectToken$$' -fuzztime=$(FUZZTIME) ./internal/engine/
+	go test -run=^$$ -fuzz='^FuzzRenderIngested$$' -fuzztime=$(FUZZTIME) ./internal/dialect/stomp/
+	go test -run=^$$ -fuzz='^FuzzRenderStored$$' -fuzztime=$(FUZZTIME) ./internal/dialect/stomp/
+	go test -run=^$$ -fuzz='^FuzzRenderIngested$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
+	go test -run=^$$ -fuzz='^FuzzRenderStored$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
 	go test -run=^$$ -fuzz='^FuzzStream$$' -fuzztime=$(FUZZTIME) ./internal/bench/
 	go test -run=^$$ -fuzz='^FuzzScanFrame$$' -fuzztime=$(FUZZTIME) ./internal/bench/
 
