@@ -195,18 +195,21 @@ func TestHTTPIdleAndReadTimeouts(t *testing.T) {
 	ts := startServer(t, cfg)
 	addr := ts.srv.Addr()
 
-	c := dialFrom(t, "127.0.0.1", addr)
-	r := bufio.NewReader(c)
-	if err := getHealthz(c, r); err != nil {
-		t.Fatal(err)
-	}
-	waitClosedByServer(t, c, r, "a keep-alive connection idle past http.idle_timeout")
-
-	slow := dialFrom(t, "127.0.0.1", addr)
-	slow.SetDeadline(time.Now().Add(patience))
-	io.WriteString(slow, "POST /api/events HTTP/1.1\r\nHost: herald\r\nx-auth-apikey: "+keyA+
-		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[")
-	waitClosedByServer(t, slow, slow, "a request whose body never comes, past http.read_timeout")
+	t.Run("idle", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.1", addr)
+		r := bufio.NewReader(c)
+		if err := getHealthz(c, r); err != nil {
+			t.Fatal(err)
+		}
+		waitClosedByServer(t, c, r, "a keep-alive connection idle past http.idle_timeout")
+	})
+	t.Run("read", func(t *testing.T) {
+		slow := dialFrom(t, "127.0.0.1", addr)
+		slow.SetDeadline(time.Now().Add(patience))
+		io.WriteString(slow, "POST /api/events HTTP/1.1\r\nHost: herald\r\nx-auth-apikey: "+keyA+
+			"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[")
+		waitClosedByServer(t, slow, slow, "a request whose body never comes, past http.read_timeout")
+	})
 }
 
 // TestWebSocketOutlivesHTTPTimeouts: the HTTP timeouts end plain requests
