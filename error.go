@@ -3,6 +3,8 @@ package herald
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Error codes. Each transport maps them to its own shape in one table
@@ -61,4 +63,18 @@ func ErrorMessage(err error) string {
 		return e.Error()
 	}
 	return "internal error"
+}
+
+// QuoteStart quotes v, or enough of its start to recognise it, for error
+// messages about long input.
+func QuoteStart(v string) string {
+	const n = 16
+	if len(v) <= n {
+		return strconv.Quote(v)
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(v[i]) {
+		i--
+	}
+	return strconv.Quote(v[:i]) + "…"
 }

@@ -9,7 +9,6 @@ package filter
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
 )
@@ -95,24 +94,11 @@ func checkList(field string, values []string) error {
 	for _, v := range values {
 		if len(v) > MaxValueBytes {
 			return &herald.Error{Code: herald.ETOOLARGE, Field: field, Index: -1,
-				Message: "has a value of " + strconv.Itoa(len(v)) + " bytes (" + quotePrefix(v) + "); values are at most " +
+				Message: "has a value of " + strconv.Itoa(len(v)) + " bytes (" + herald.QuoteStart(v) + "); values are at most " +
 					strconv.Itoa(MaxValueBytes) + " bytes"}
 		}
 	}
 	return nil
-}
-
-// quotePrefix quotes the start of a long value, enough to recognise it.
-func quotePrefix(v string) string {
-	const n = 16
-	if len(v) <= n {
-		return strconv.Quote(v)
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(v[i]) {
-		i--
-	}
-	return strconv.Quote(v[:i]) + "…"
 }
 
 // ParseList splits a comma-separated header or flag value into trimmed,

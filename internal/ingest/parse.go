@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
 )
@@ -354,26 +353,13 @@ func checkMetrics(field string, raw json.RawMessage, limits Limits) *herald.Erro
 		}
 		if len(name) > limits.MaxNameBytes {
 			return fieldError(field, "metric "+strconv.Itoa(n)+" (counting from 0) has a name of "+strconv.Itoa(len(name))+
-				" bytes ("+quotePrefix(name)+"); at most "+strconv.Itoa(limits.MaxNameBytes)+" are allowed")
+				" bytes ("+herald.QuoteStart(name)+"); at most "+strconv.Itoa(limits.MaxNameBytes)+" are allowed")
 		}
 		if err := dec.Decode(&json.RawMessage{}); err != nil {
 			return fieldError(field, "must be a JSON object")
 		}
 	}
 	return nil
-}
-
-// quotePrefix quotes v, or enough of its start to recognise it.
-func quotePrefix(v string) string {
-	const n = 16
-	if len(v) <= n {
-		return strconv.Quote(v)
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(v[i]) {
-		i--
-	}
-	return strconv.Quote(v[:i]) + "…"
 }
 
 func fieldError(field, message string) *herald.Error {
