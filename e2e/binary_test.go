@@ -3,11 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -41,15 +41,42 @@ func heraldBinary(t *testing.T) string {
 	return binPath
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
+// listening matches the banner line that names herald's address.
+var listening = regexp.MustCompile(`listening on (127\.0\.0\.1:[0-9]+)`)
+
+// waitListening waits until the output read returns names the address
+// herald listens on. herald is started on port 0 and picks a free port
+// itself: a port found free beforehand may be taken by another test
+// before herald binds it.
+func waitListening(t *testing.T, read func() string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	var addr string
+	waitFor(t, time.Minute, "herald to print its address", func() bool {
+		if m := listening.FindStringSubmatch(read()); m != nil {
+			addr = m[1]
+			return true
+		}
+		return false
+	})
+	return addr
+}
+
+// syncBuffer is a buffer a process writes while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 const binaryConfig = `
@@ -61,16 +88,17 @@ orgs:
         scopes: [subscribe, publish]
 `
 
-// startBinary runs `herald serve` and waits for /healthz.
-func startBinary(t *testing.T, dataDir, addr string) *exec.Cmd {
+// startBinary runs `herald serve` on a port of its choosing, waits for
+// /healthz and returns the address.
+func startBinary(t *testing.T, dataDir string) (*exec.Cmd, string) {
 	t.Helper()
 	cfgPath := filepath.Join(dataDir, "..", "herald.yaml")
 	if err := os.WriteFile(cfgPath, []byte(binaryConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(heraldBinary(t), "serve", "--config", cfgPath, "--data", dataDir, "--listen", addr)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd := exec.Command(heraldBinary(t), "serve", "--config", cfgPath, "--data", dataDir, "--listen", "127.0.0.1:0")
+	logs := new(syncBuffer)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -81,16 +109,16 @@ func startBinary(t *testing.T, dataDir, addr string) *exec.Cmd {
 			t.Logf("herald output:\n%s", logs.String())
 		}
 	})
+	addr := waitListening(t, logs.String)
 	waitHealthy(t, "http://"+addr)
-	return cmd
+	return cmd, addr
 }
 
 // TestKill9KeepsAcknowledgedEvents: kill -9 during a stream of posts;
 // every event acknowledged before the kill is served after a restart.
 func TestKill9KeepsAcknowledgedEvents(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	addr := freeAddr(t)
-	cmd := startBinary(t, dataDir, addr)
+	cmd, addr := startBinary(t, dataDir)
 	ts := &testServer{t: t, base: "http://" + addr}
 
 	var mu sync.Mutex
@@ -141,7 +169,8 @@ func TestKill9KeepsAcknowledgedEvents(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d events acknowledged before kill -9", len(acked))
 
-	startBinary(t, dataDir, addr)
+	_, addr = startBinary(t, dataDir)
+	ts.base = "http://" + addr
 	c := dialRaw(t, ts.wsURL(), keyA)
 	c.connect()
 	c.send("SUBSCRIBE\nid:all\ndestination:/topic/change/" + orgA + "\nx-herald-after:0\n\n\x00")

@@ -14,14 +14,14 @@ import (
 // runZeroConfig starts `herald serve` with no config in dir and returns
 // what it printed on stdout. herald prints its banner before it serves, so
 // once /healthz answers the banner is complete in the file.
-func runZeroConfig(t *testing.T, dir, addr string) (string, func()) {
+func runZeroConfig(t *testing.T, dir string) (string, string, func()) {
 	t.Helper()
 	stdout, err := os.CreateTemp(t.TempDir(), "stdout")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stdout.Close()
-	cmd := exec.Command(heraldBinary(t), "serve", "--listen", addr)
+	cmd := exec.Command(heraldBinary(t), "serve", "--listen", "127.0.0.1:0")
 	cmd.Dir = dir // the default data directory is ./herald-data
 	cmd.Stdout, cmd.Stderr = stdout, io.Discard
 	if err := cmd.Start(); err != nil {
@@ -39,13 +39,17 @@ func runZeroConfig(t *testing.T, dir, addr string) (string, func()) {
 			<-exited
 		}
 	}
+	addr := waitListening(t, func() string {
+		out, _ := os.ReadFile(stdout.Name())
+		return string(out)
+	})
 	waitHealthy(t, "http://"+addr)
 	out, err := os.ReadFile(stdout.Name())
 	if err != nil {
 		stop()
 		t.Fatal(err)
 	}
-	return string(out), stop
+	return string(out), addr, stop
 }
 
 // TestFirstStartBootstrap: zero config creates a default org and an API
@@ -53,8 +57,7 @@ func runZeroConfig(t *testing.T, dir, addr string) (string, func()) {
 // and prints no key.
 func TestFirstStartBootstrap(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	first, stop := runZeroConfig(t, dir, addr)
+	first, addr, stop := runZeroConfig(t, dir)
 	key := regexp.MustCompile(`API key: (hk_\S+)`).FindStringSubmatch(first)
 	org := regexp.MustCompile(`Org: +default \(([0-9a-f-]{36})\)`).FindStringSubmatch(first)
 	if key == nil || org == nil || !strings.Contains(first, "curl -s -X POST http://"+addr+"/api/events") {
@@ -68,8 +71,9 @@ func TestFirstStartBootstrap(t *testing.T) {
 	id := ts.publish(key[1], alert("first", "cam"))[0]
 	stop()
 
-	second, stop := runZeroConfig(t, dir, addr)
+	second, addr, stop := runZeroConfig(t, dir)
 	defer stop()
+	ts.base = "http://" + addr
 	if strings.Contains(second, "API key") || !strings.Contains(second, org[1]) {
 		t.Fatalf("second start printed:\n%s", second)
 	}
