@@ -111,7 +111,7 @@ func newUserLimits(l ChannelsLimits) *userLimits {
 		open: make(map[string]int), recent: make(map[string][]time.Time)}
 }
 
-// admit implements session.ChannelsConfig.Admit.
+// admit implements channels.Config.Admit.
 func (u *userLimits) admit(p herald.Principal) (func(), string, string) {
 	key := p.Org + "\x00" + p.User
 	now := time.Now()

@@ -8,7 +8,7 @@ import (
 
 // Pushes: one event rendered as its channel's message (protocols.md §7.2).
 // AppendPush's output is the same for every recipient with the same device
-// number, so the server caches it in the event (herald.RenderChannels).
+// number, so the server caches it in the event (the channels rendering slot).
 //
 // Fields the event does not carry are left out, except "metadata",
 // "telemetry" and "metrics", which are always objects. Values read from
