@@ -43,6 +43,7 @@ HERALD_JWT_SECRET, HERALD_LOG_LEVEL), then flags: later sources win.`,
 	cmd.Flags().StringVar(&c.flags.Listen, "listen", "", "address to listen on (default 127.0.0.1:8080)")
 	cmd.Flags().StringVar(&c.flags.DataDir, "data", "", "data directory of the embedded engine (default ./herald-data)")
 	cmd.Flags().StringVar(&c.flags.NATS, "nats", "", "external NATS URLs, comma-separated (default: embedded engine)")
+	cmd.Flags().BoolVar(&c.flags.AcceptDataLoss, "accept-data-loss", false, "start on a damaged event log: empty it and continue after the last acknowledged id (docs/operations.md, \"Damaged data\")")
 	cmd.Flags().StringVar(&c.debugAddr, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (default: off)")
 	return cmd
 }

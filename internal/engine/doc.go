@@ -21,6 +21,9 @@
 //     retention. It is copied asynchronously; see Engine.StateLag.
 //   - KV buckets herald_orgs, herald_keys, herald_users, herald_devices,
 //     herald_settings, history 1, values the JSON of the herald types.
+//   - File DataDir/herald-acked-id (embedded mode), outside the store: the
+//     highest id acknowledged, so that Open can tell a log damaged on disk
+//     from a whole one and refuse to reuse ids (see highwater.go).
 //
 // # What an acknowledgement means
 //

@@ -102,8 +102,14 @@ type Config struct {
 	// embedded server's atomic batch limit is set to it; an external
 	// server keeps its own (1000 unless configured).
 	MaxBatch int
-	// Logger receives the engine's logs and, at debug level, the embedded
-	// server's; nil discards them.
+	// AcceptDataLoss lets Open start on an embedded log that ends below the
+	// highest id it acknowledged (a damaged data directory): it empties the
+	// log and continues after that id, so that no id is reused, and
+	// DataLoss reports it. False (the default) makes Open refuse instead.
+	AcceptDataLoss bool
+	// Logger receives the engine's logs and the embedded server's:
+	// its warnings and errors at their level, the rest at debug level;
+	// nil discards them.
 	Logger *slog.Logger
 }
 
@@ -170,6 +176,10 @@ type Engine struct {
 	pipe       *pipeline     // publishes Appends; see append.go
 	retention  *retention    // applies MaxAge and MaxBytes; nil without them; see state.go
 	acked      atomic.Uint64 // see Acked
+	dataLoss   bool          // see DataLoss; set by Open
+	marked     mark          // what the mark file holds; owned by recordMarks, then by Close (highwater.go)
+	markStop   chan struct{} // nil in external mode
+	markDone   chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -190,6 +200,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if err == nil {
 		err = e.ensureAssets(ctx)
+	}
+	if err == nil && e.server != nil {
+		err = e.checkMark(ctx)
 	}
 	if err != nil {
 		e.Close()
@@ -227,6 +240,7 @@ func (e *Engine) Close() error {
 				e.closeErr = herald.Errorf(herald.EUNAVAILABLE, "engine: drain timed out")
 			}
 		}
+		e.stopMarks() // after the drain: every acknowledgement has arrived
 		if e.server != nil {
 			e.server.Shutdown()
 			e.server.WaitForShutdown()
@@ -442,10 +456,12 @@ func engineError(op string, err error) error {
 	return herald.Errorf(herald.EINTERNAL, "engine: %s: %v", op, err)
 }
 
-// serverLogger routes the embedded server's logs to slog at debug level:
-// they are NATS internals, useful only when debugging the engine itself.
-// Fatal messages are kept, because the server reports a failed start only
-// through its logger.
+// serverLogger routes the embedded server's logs to slog. Warnings and
+// errors keep their level: they are how the server reports a damaged
+// store it recovered from by dropping data (issue 9). Notices, debug and
+// trace are NATS internals, useful only when debugging the engine itself,
+// and go to debug level. Fatal messages are kept, because the server
+// reports a failed start only through its logger.
 type serverLogger struct {
 	log *slog.Logger
 
@@ -454,10 +470,14 @@ type serverLogger struct {
 }
 
 func (l *serverLogger) Noticef(format string, v ...any) { l.debug("notice", format, v) }
-func (l *serverLogger) Warnf(format string, v ...any)   { l.debug("warn", format, v) }
-func (l *serverLogger) Errorf(format string, v ...any)  { l.debug("error", format, v) }
-func (l *serverLogger) Debugf(format string, v ...any)  { l.debug("debug", format, v) }
-func (l *serverLogger) Tracef(format string, v ...any)  { l.debug("trace", format, v) }
+func (l *serverLogger) Warnf(format string, v ...any) {
+	l.log.Warn("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (l *serverLogger) Errorf(format string, v ...any) {
+	l.log.Error("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (l *serverLogger) Debugf(format string, v ...any) { l.debug("debug", format, v) }
+func (l *serverLogger) Tracef(format string, v ...any) { l.debug("trace", format, v) }
 
 func (l *serverLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)

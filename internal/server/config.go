@@ -36,6 +36,11 @@ type Config struct {
 	Sessions  SessionsConfig  `koanf:"sessions"`
 	Orgs      []OrgConfig     `koanf:"orgs"`
 	LogLevel  string          `koanf:"log_level"` // debug | info (default) | warn | error
+	// AcceptDataLoss lets the embedded engine start on a damaged log by
+	// emptying it and continuing after the last acknowledged id (see
+	// engine.Config.AcceptDataLoss). Only the --accept-data-loss flag sets
+	// it: a one-off recovery, never a standing setting.
+	AcceptDataLoss bool `koanf:"-"`
 }
 
 // RetentionConfig bounds the event log. The latest event per device and
@@ -184,9 +189,10 @@ var envKeys = map[string]string{
 
 // Overrides are command-line values; empty ones are not set.
 type Overrides struct {
-	Listen  string
-	DataDir string
-	NATS    string
+	Listen         string
+	DataDir        string
+	NATS           string
+	AcceptDataLoss bool
 }
 
 // LoadConfig reads the config file (if path is not empty), then the
@@ -223,6 +229,7 @@ func LoadConfig(path string, flags Overrides) (Config, error) {
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	cfg.AcceptDataLoss = flags.AcceptDataLoss
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
 }

@@ -72,6 +72,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		MaxBytes: cfg.Retention.MaxBytes,
 		MaxBatch: cfg.Limits.MaxBatch,
 		Logger:   logger,
+
+		AcceptDataLoss: cfg.AcceptDataLoss,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open engine: %w", err)
@@ -123,12 +125,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch, MaxTriggers: cfg.Limits.MaxTriggers, MaxMetrics: cfg.Limits.MaxMetrics},
 		Engine: eng.Mode(),
 		Stats: func() map[string]any {
-			return map[string]any{
+			stats := map[string]any{
 				"connections":   s.gauges.Connections.Load(),
 				"subscriptions": s.gauges.Subscriptions.Load(),
 				"catchUps":      s.gauges.CatchUps.Load(),
 				"lastEventId":   formatID(s.hub.Head()),
 			}
+			if eng.DataLoss() {
+				// Serving, but the log lost acknowledged events at start
+				// (--accept-data-loss): say so until the next start.
+				stats["status"] = "degraded"
+				stats["dataLoss"] = "the event log was damaged and emptied at start; see docs/operations.md, \"Damaged data\""
+			}
+			return stats
 		},
 	}
 	mux := http.NewServeMux()
