@@ -52,13 +52,6 @@ func (d *Directory) Number(org, uuid string) int64 {
 	return dev.Number
 }
 
-// Len returns how many devices the directory holds.
-func (d *Directory) Len() int {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return len(d.devices)
-}
-
 // Follow keeps the directory current with reg until ctx is done: it puts
 // every device the watch passes, and watches again after a failure (the
 // engine restarting, a lost connection) with a growing pause. ready, if

@@ -128,9 +128,6 @@ func New(node *Node, conn *wsconn.Conn) *Session {
 // Conn returns the session's connection.
 func (s *Session) Conn() *wsconn.Conn { return s.conn }
 
-// Org returns the org given to Start, "" before.
-func (s *Session) Org() string { return s.org }
-
 // Start binds the session to org and registers it with the hub: from now
 // on it is live at the hub's head. Call it once, from the reader goroutine,
 // when the client has authenticated.
@@ -215,8 +212,13 @@ func (s *Session) acked() (uint64, error) {
 	if s.node.Acked != nil {
 		return s.node.Acked(), nil
 	}
+	return s.logEnd()
+}
+
+// logEnd asks the log where it ends; the reader waits for the engine.
+func (s *Session) logEnd() (uint64, error) {
 	if s.node.Log == nil {
-		return 0, nil
+		return s.node.Hub.Head(), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -230,38 +232,27 @@ func (s *Session) acked() (uint64, error) {
 // checkCursor refuses a resume point beyond the log's end. Only a cursor
 // beyond what this node has seen costs a question to the log.
 func (s *Session) checkCursor(after uint64) error {
-	if after <= s.node.Hub.Head() {
+	if after <= s.node.Hub.Head() || (s.node.Acked != nil && after <= s.node.Acked()) {
 		return nil
 	}
-	last, err := s.acked()
+	last, err := s.logEnd()
 	if err != nil || after <= last {
 		return err
-	}
-	if s.node.Acked != nil && s.node.Log != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if last, err = s.node.Log.LastID(ctx); err != nil {
-			return herald.Errorf(herald.EUNAVAILABLE, "the event log cannot say where it ends: %v", herald.ErrorMessage(err))
-		}
-		if after <= last {
-			return nil
-		}
 	}
 	return &herald.Error{Code: herald.EINVALID, Index: -1, Message: "event id " + strconv.FormatUint(after, 10) +
 		" is beyond the newest event (" + strconv.FormatUint(last, 10) + "): resume from an id this server sent"}
 }
 
-// Unsubscribe removes the subscription with the given id; false if there
-// is none.
-func (s *Session) Unsubscribe(id string) bool {
+// Unsubscribe removes the subscription with the given id and returns it;
+// nil if there is none.
+func (s *Session) Unsubscribe(id string) *Sub {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sub := s.subs.lookup(id)
-	if sub == nil {
-		return false
+	if sub != nil {
+		s.removeLocked(sub)
 	}
-	s.removeLocked(sub)
-	return true
+	return sub
 }
 
 func (s *Session) removeLocked(sub *Sub) {
@@ -277,16 +268,6 @@ func (s *Session) Lookup(id string) *Sub {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.subs.lookup(id)
-}
-
-// Subscriptions calls fn for each subscription, with the session's lock
-// held: fn must not call back into the session.
-func (s *Session) Subscriptions(fn func(*Sub)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, x := range s.subs.list {
-		fn(x)
-	}
 }
 
 // Close unregisters the session, stops its catch-up, if any, and drops

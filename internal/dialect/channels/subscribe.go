@@ -74,11 +74,10 @@ func (c *conn) unsubscribe(channel string) bool {
 
 // drop ends the channel's subscription, if there is one.
 func (c *conn) drop(channel string) bool {
-	x := c.session.Lookup(channel)
+	x := c.session.Unsubscribe(channel)
 	if x == nil {
 		return false
 	}
-	c.session.Unsubscribe(channel)
 	x.Value.(*subscription).stop()
 	return true
 }

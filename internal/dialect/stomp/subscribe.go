@@ -101,7 +101,7 @@ func (c *conn) subscribe(f *Frame) bool {
 
 func (c *conn) unsubscribe(f *Frame) bool {
 	id, _ := f.Get("id")
-	if id == "" || !c.session.Unsubscribe(id) {
+	if id == "" || c.session.Unsubscribe(id) == nil {
 		return c.fail(f, "unknown subscription", "There is no subscription "+id+" on this connection.")
 	}
 	return c.receipt(f)
