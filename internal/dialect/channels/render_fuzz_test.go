@@ -6,10 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
-	"github.com/herald-gw/herald/internal/ingest"
+	"github.com/herald-gw/herald/internal/dialect/dialecttest"
 )
-
-const renderOrg = "5f0c6b2e-4d2a-4c1e-9b7a-2a9d8e4f1c30"
 
 // renderSeeds are producer bodies and stored events: the usual shapes of
 // every channel, and text that is not UTF-8 or holds escaped surrogates.
@@ -19,7 +17,7 @@ var renderSeeds = []string{
 	`{"entity":"SYSTEM_STATUS","metrics":{"cpu_usage":1}}`,
 	`{"entity":"OTHER","type":"UPDATE","x":"\ud83d\ude00","y":"\\ud800"}`,
 	"{\"entity\":\"POLICY_ALERT\",\"title\":\"caf\xe9 \xff\",\"policyAlertTriggers\":[\"M\xff\"]}",
-	"{\"channel\":\"telemetry\",\"entity\":\"TELEMETRY\",\"org\":\"" + renderOrg + "\",\"telemetry\":{\"t\xe9mp\":{\"value\":1,\"unit\":\"\xb0C\"}},\"timestampMs\":1}",
+	"{\"channel\":\"telemetry\",\"entity\":\"TELEMETRY\",\"org\":\"" + dialecttest.Org + "\",\"telemetry\":{\"t\xe9mp\":{\"value\":1,\"unit\":\"\xb0C\"}},\"timestampMs\":1}",
 	"{\"channel\":\"devices\",\"entity\":\"DEVICE_STATUS\",\"status\":\"\xed\xa0\x80\",\"n\xffte\":{\"k\xc3\":[1]}}",
 	`{"channel":"alerts","entity":"ALERT","title":"\ud800","message":"\udc00x","severity":"\ud800"}`,
 }
@@ -33,17 +31,7 @@ func FuzzRenderIngested(f *testing.F) {
 		f.Add([]byte(s), int64(1))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, number int64) {
-		recs, err := ingest.Parse(body, renderOrg, 1, ingest.Limits{})
-		if err != nil {
-			return
-		}
-		for i, r := range recs {
-			e, err := herald.DecodeEvent(uint64(i+1), r.Data)
-			if err != nil {
-				t.Fatalf("accepted record %q does not decode: %v", r.Data, err)
-			}
-			checkPushText(t, e, number)
-		}
+		dialecttest.Ingested(t, body, func(e *herald.Event) { checkPushText(t, e, number) })
 	})
 }
 

@@ -8,11 +8,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
-	"github.com/herald-gw/herald/internal/ingest"
+	"github.com/herald-gw/herald/internal/dialect/dialecttest"
 	"github.com/herald-gw/herald/internal/wsconn"
 )
-
-const renderOrg = "5f0c6b2e-4d2a-4c1e-9b7a-2a9d8e4f1c30"
 
 // renderSeeds are producer bodies and stored events: the usual shapes,
 // and text that is not UTF-8 or holds escaped surrogates.
@@ -21,7 +19,7 @@ var renderSeeds = []string{
 	`[{"entity":"TELEMETRY","telemetry":{"temperature":{"value":23.5,"unit":"°C"}}},{"entity":"DEVICE_STATUS","status":"offline"}]`,
 	`{"entity":"A","textDescription":"café ☕ 😀","metadata":{"名前":"値","k":"\u00e9\ud83d\ude00"}}`,
 	"{\"entity\":\"A\",\"textDescription\":\"caf\xe9 \xff\"}",
-	"{\"channel\":\"alerts\",\"entity\":\"POLICY_ALERT\",\"org\":\"" + renderOrg + "\",\"textDescription\":\"caf\xe9 \xff\",\"timestampMs\":1}",
+	"{\"channel\":\"alerts\",\"entity\":\"POLICY_ALERT\",\"org\":\"" + dialecttest.Org + "\",\"textDescription\":\"caf\xe9 \xff\",\"timestampMs\":1}",
 	"{\"entity\":\"A\",\"n\xffte\":{\"k\xc3\":[\"\xed\xa0\x80\"]},\"policyAlertTriggers\":[\"M\xff\"]}",
 	`{"entity":"A","title":"\ud800","x":"\\ud800"}`,
 }
@@ -34,17 +32,7 @@ func FuzzRenderIngested(f *testing.F) {
 		f.Add([]byte(s), "sub-0")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, subID string) {
-		recs, err := ingest.Parse(body, renderOrg, 1, ingest.Limits{})
-		if err != nil {
-			return
-		}
-		for i, r := range recs {
-			e, err := herald.DecodeEvent(uint64(i+1), r.Data)
-			if err != nil {
-				t.Fatalf("accepted record %q does not decode: %v", r.Data, err)
-			}
-			checkMessageText(t, e, subID)
-		}
+		dialecttest.Ingested(t, body, func(e *herald.Event) { checkMessageText(t, e, subID) })
 	})
 }
 
