@@ -59,3 +59,60 @@ func TestProtocolErrorClosesWith1002(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidUTF8TextClosesWith1007: a text message that is not UTF-8 —
+// whole, or split inside a character across fragments that are each
+// invalid on their own but valid together — fails the connection with 1007
+// (RFC 6455 §8.1); a binary message with the same bytes is data.
+func TestInvalidUTF8TextClosesWith1007(t *testing.T) {
+	masked := func(op ws.OpCode, fin bool, payload string) []byte {
+		b, _ := ws.CompileFrame(ws.MaskFrameInPlace(ws.NewFrame(op, fin, []byte(payload))))
+		return b
+	}
+	t.Run("split character is valid", func(t *testing.T) {
+		server, client := pair(t, Options{})
+		// "é" is C3 A9: each fragment alone is not UTF-8.
+		if _, err := client.Write(append(masked(ws.OpText, false, "caf\xc3"), masked(ws.OpContinuation, true, "\xa9")...)); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := server.ReadMessage(); err != nil || string(msg) != "café" {
+			t.Fatalf("ReadMessage = %q, %v, want café", msg, err)
+		}
+	})
+	t.Run("binary is not checked", func(t *testing.T) {
+		server, client := pair(t, Options{})
+		if _, err := client.Write(masked(ws.OpBinary, true, "caf\xe9")); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := server.ReadMessage(); err != nil || string(msg) != "caf\xe9" {
+			t.Fatalf("ReadMessage = %q, %v", msg, err)
+		}
+	})
+	for _, tt := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"whole message", masked(ws.OpText, true, "caf\xe9 \xff")},
+		{"across fragments", append(masked(ws.OpText, false, "caf"), masked(ws.OpContinuation, true, "\xe9")...)},
+		{"encoded surrogate", masked(ws.OpText, true, "\xed\xa0\x80")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			server, client := pair(t, Options{})
+			if _, err := client.Write(tt.frame); err != nil {
+				t.Fatal(err)
+			}
+			_, err := server.ReadMessage()
+			if !errors.Is(err, ErrProtocol) || !errors.Is(err, ErrPeerClosed) {
+				t.Fatalf("ReadMessage err = %v, want ErrProtocol that is also ErrPeerClosed", err)
+			}
+			client.SetReadDeadline(time.Now().Add(patience))
+			f, err := readFrame(client)
+			if err != nil || f.Header.OpCode != ws.OpClose {
+				t.Fatalf("want a close frame, got %+v, %v", f.Header, err)
+			}
+			if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusInvalidFramePayloadData {
+				t.Fatalf("close code %d, want %d", code, ws.StatusInvalidFramePayloadData)
+			}
+		})
+	}
+}

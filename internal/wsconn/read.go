@@ -5,16 +5,18 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
 
 // ErrProtocol is returned by ReadMessage when the peer breaks the
-// WebSocket protocol (a reserved opcode or RSV bit, an unmasked, malformed
-// or misplaced frame). The connection has queued a close frame with 1002
-// (RFC 6455 §7.4.1) and closes once it is written, so the error is also
-// ErrPeerClosed: a caller that only needs to know that reading is over and
-// the close is on its way treats both alike.
+// WebSocket protocol: a reserved opcode or RSV bit, an unmasked, malformed
+// or misplaced frame (close code 1002, RFC 6455 §7.4.1), or a text message
+// that is not UTF-8 (1007, §8.1). The connection has queued the close frame
+// and closes once it is written, so the error is also ErrPeerClosed: a
+// caller that only needs to know that reading is over and the close is on
+// its way treats both alike.
 var ErrProtocol = errors.New("websocket protocol error")
 
 // ErrFrameTooLarge is returned by ReadMessage for a frame so far over the
@@ -43,6 +45,13 @@ func (c *Conn) failProtocol(detail string) error {
 	return protocolError{detail}
 }
 
+// failPayload queues the 1007 close for a text message that is not UTF-8
+// and returns the error to report.
+func (c *Conn) failPayload() error {
+	c.CloseAfterFlush(ws.StatusInvalidFramePayloadData, "", nil)
+	return protocolError{"a text message that is not UTF-8"}
+}
+
 // readBufs holds inbound payload buffers, so an idle connection keeps none.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
@@ -54,6 +63,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	c.releaseReadBuf()
 	r := c.acquireReader()
 	var msg *[]byte
+	text := false // msg is a text message: UTF-8 once whole
 	for {
 		h, err := ws.ReadHeader(r)
 		if errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected) {
@@ -95,6 +105,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		if msg == nil {
 			msg = readBufs.Get().(*[]byte)
 			*msg = (*msg)[:0]
+			text = h.OpCode == ws.OpText
 		}
 		start := len(*msg)
 		if h.Length > int64(c.opts.MaxMessageBytes-start) {
@@ -113,6 +124,11 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		}
 		ws.Cipher(part, h.Mask, 0)
 		if h.Fin {
+			// Checked whole: a fragment may end inside a character.
+			if text && !utf8.Valid(*msg) {
+				c.putBuf(msg)
+				return nil, c.failPayload()
+			}
 			c.readBuf = msg
 			return *msg, nil
 		}
