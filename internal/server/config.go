@@ -57,7 +57,7 @@ type HTTPConfig struct {
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"` // for a request's headers; default 10s
 	ReadTimeout       time.Duration `koanf:"read_timeout"`        // for a whole request, body included; default 30s
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`        // a keep-alive connection between requests; default 30s
-	// MaxConnsPerIP caps one remote IP's connections that are not
+	// MaxConnsPerIP caps one remote IP's (IPv6: one /64's) connections that are not
 	// upgraded WebSockets (idle keep-alive ones included); one more is
 	// closed at once. Default 256; -1 = no cap (behind a proxy every
 	// client has the proxy's IP).

@@ -334,11 +334,19 @@ func (l *ipLimits) pruneLocked(now time.Time) {
 	}
 }
 
+// remoteIP is the key of c's remote address in ipLimits: the IPv4
+// address, or the IPv6 address's /64. One host is usually given a whole
+// /64 (SLAAC, privacy addresses), so a cap per exact IPv6 address would be
+// a cap one host can multiply at will.
 func remoteIP(c net.Conn) string {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
+	a, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return c.RemoteAddr().String()
 	}
-	return c.RemoteAddr().String()
+	if ip4 := a.IP.To4(); ip4 != nil {
+		return ip4.String()
+	}
+	return a.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
