@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,8 +332,6 @@ func remoteIP(c net.Conn) string {
 	}
 	return c.RemoteAddr().String()
 }
-
-func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
 
 func (s *Server) connOptions() wsconn.Options {
 	l := s.cfg.Limits
