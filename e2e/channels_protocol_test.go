@@ -288,11 +288,12 @@ func TestChannelsResume(t *testing.T) {
 }
 
 // TestChannelsSystemStatus: the system channel streams herald's own status
-// at the subscription's frequency.
+// at the subscription's frequency; to an admin, the node's (a tenant's
+// view is in TestChannelsSystemStatusPerOrg).
 func TestChannelsSystemStatus(t *testing.T) {
 	ts := startServer(t, channelsConfig(t.TempDir()))
 	c := dialChannels(t, ts, "/ws")
-	c.login(token(t, orgA, "alice", time.Hour))
+	c.login(token(t, orgA, "alice", time.Hour, "subscribe", "admin"))
 	c.send(map[string]any{"type": "subscribe", "channel": "system", "filters": map[string]any{"frequency": "200ms"}})
 	c.expect("subscribed")
 	start := time.Now()

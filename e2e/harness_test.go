@@ -28,8 +28,11 @@ const (
 	keyB    = "globex-key-1"
 	keyAPub = "acme-publish-only"
 	keyASub = "acme-subscribe-only"
-	camA    = "9d1e0f7a-1111-4c2b-8a3e-000000000001"
-	camB    = "9d1e0f7a-2222-4c2b-8a3e-000000000002"
+	// keyAdmin is the operator's: the admin scope alone, for the node-wide
+	// figures of /healthz that the tests poll.
+	keyAdmin = "acme-admin"
+	camA     = "9d1e0f7a-1111-4c2b-8a3e-000000000001"
+	camB     = "9d1e0f7a-2222-4c2b-8a3e-000000000002"
 )
 
 // patience bounds every wait for something that takes milliseconds on
@@ -50,6 +53,7 @@ func testConfig(dataDir string) server.Config {
 					{Key: keyA, Scopes: []string{"subscribe", "publish"}},
 					{Key: keyAPub, Scopes: []string{"publish"}},
 					{Key: keyASub, Scopes: []string{"subscribe"}},
+					{Key: keyAdmin, Scopes: []string{"admin"}},
 				},
 				Devices: []server.DeviceConfig{{UUID: camA, Name: "Lobby Camera", Kind: "camera", Number: 1}}},
 			{UUID: orgB, Name: "globex",
@@ -93,13 +97,18 @@ func waitHealthy(t testing.TB, base string) {
 	})
 }
 
-// health returns /healthz's JSON.
-func (ts *testServer) health() map[string]any {
+// health returns /healthz's JSON as an admin sees it: the node-wide
+// figures (connections, subscriptions, catchUps, lastEventId).
+func (ts *testServer) health() map[string]any { return ts.healthAs(keyAdmin) }
+
+// healthAs returns /healthz's JSON as the holder of key sees it ("": no
+// credential).
+func (ts *testServer) healthAs(key string) map[string]any {
 	ts.t.Helper()
 	var out map[string]any
-	status := ts.do("GET", "/healthz", "", nil, &out)
+	status := ts.do("GET", "/healthz", key, nil, &out)
 	if status != 200 {
-		ts.t.Fatalf("healthz: %d", status)
+		ts.t.Fatalf("healthz: %d %v", status, out)
 	}
 	return out
 }
@@ -131,6 +140,13 @@ func (ts *testServer) do(method, path, key string, body any, out any) int {
 		req.Header.Set("x-auth-apikey", key)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return ts.doRequest(req, out)
+}
+
+// doRequest sends req and decodes a JSON answer into out.
+func (ts *testServer) doRequest(req *http.Request, out any) int {
+	ts.t.Helper()
+	method, path := req.Method, req.URL.Path
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		ts.t.Fatalf("%s %s: %v", method, path, err)

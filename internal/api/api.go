@@ -23,25 +23,16 @@ type API struct {
 	Logger       *slog.Logger
 	MaxBodyBytes int64 // ingest request body limit; default 4 MiB
 	Ingest       ingest.Limits
-	Engine       string                // engine mode, for /healthz
-	Stats        func() map[string]any // live counters for /healthz; may be nil
+	Tokens       TokenVerifier // bearer tokens for /healthz; nil: API keys only
+	Health       Health        // what /healthz and /readyz report (health.go)
 }
 
 // Register mounts the endpoints on mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.health)
+	mux.HandleFunc("GET /readyz", a.readiness)
 	mux.HandleFunc("POST /api/events", a.publish)
 	a.registerRhombus(mux)
-}
-
-func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	out := map[string]any{"status": "ok", "engine": a.Engine}
-	if a.Stats != nil {
-		for k, v := range a.Stats() {
-			out[k] = v
-		}
-	}
-	WriteJSON(w, http.StatusOK, out)
 }
 
 // APIKeyPrincipal authenticates the request's x-auth-apikey header and

@@ -152,13 +152,19 @@ func (u *userLimits) admit(p herald.Principal) (func(), string, string) {
 	}, "", ""
 }
 
-// systemStatus is herald's own status for the system channel: CPU use of
-// this process since the previous reading (percent of one core), memory
-// (resident, percent of the machine's), the data directory's disk use,
-// and open connections.
-func (s *Server) systemStatus() channels.SystemStatus {
+// systemStatus is herald's own status for the system channel, as p may
+// see it. An admin sees the node's: CPU use of this process since the
+// previous reading (percent of one core), memory (resident, percent of
+// the machine's), the data directory's disk use, and every open
+// connection. Anyone else sees their org's connections on this node and
+// no usage: the node's load is every tenant's traffic, a side channel
+// into the others' business.
+func (s *Server) systemStatus(p herald.Principal) channels.SystemStatus {
 	now := time.Now()
-	st := channels.SystemStatus{ActiveConnections: s.gauges.Connections.Load(), At: now}
+	if !p.Can(herald.ScopeAdmin) {
+		return channels.SystemStatus{ActiveConnections: s.gauges.Org(p.Org).Connections, At: now}
+	}
+	st := channels.SystemStatus{NodeWide: true, ActiveConnections: s.gauges.Connections.Load(), At: now}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +50,7 @@ type Server struct {
 	statusAt     time.Time     // guarded by statusMu: the previous system status reading
 	statusCPU    time.Duration // guarded by statusMu
 
+	ready   atomic.Bool // serving: set by Run once it follows the log, cleared when shutdown begins
 	mu      sync.Mutex
 	conns   map[*wsconn.Conn]struct{} // guarded by mu
 	closing bool                      // guarded by mu
@@ -123,22 +123,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.api = &api.API{
 		Log: eng, State: eng, Registry: eng, Keys: auth.Keys{Registry: eng}, Logger: logger,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch, MaxTriggers: cfg.Limits.MaxTriggers, MaxMetrics: cfg.Limits.MaxMetrics},
-		Engine: eng.Mode(),
-		Stats: func() map[string]any {
-			stats := map[string]any{
-				"connections":   s.gauges.Connections.Load(),
-				"subscriptions": s.gauges.Subscriptions.Load(),
-				"catchUps":      s.gauges.CatchUps.Load(),
-				"lastEventId":   formatID(s.hub.Head()),
-			}
-			if eng.DataLoss() {
-				// Serving, but the log lost acknowledged events at start
-				// (--accept-data-loss): say so until the next start.
-				stats["status"] = "degraded"
-				stats["dataLoss"] = "the event log was damaged and emptied at start; see docs/operations.md, \"Damaged data\""
-			}
-			return stats
-		},
+		Health: s.healthSource(),
+	}
+	if s.tokens != nil {
+		s.api.Tokens = s.tokens
 	}
 	mux := http.NewServeMux()
 	s.api.Register(mux)
@@ -191,6 +179,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { followErr <- s.hub.Follow(ctx, s.engine) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.listener) }()
+	// Ready from here: the hub follows from its head, so an event appended
+	// before the follower's consumer exists is still dispatched.
+	s.ready.Store(ctx.Err() == nil)
 
 	var err error
 	followed := false
@@ -201,6 +192,7 @@ func (s *Server) Run(ctx context.Context) error {
 		followed = true
 		err = fmt.Errorf("event log follower stopped: %w", err)
 	}
+	s.ready.Store(false)
 	cancel()
 	s.shutdown()
 	if followed {
@@ -348,8 +340,6 @@ func remoteIP(c net.Conn) string {
 	}
 	return a.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
-
-func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
 
 func (s *Server) connOptions() wsconn.Options {
 	l := s.cfg.Limits

@@ -22,13 +22,15 @@ import (
 )
 
 // Gauges count a node's live connections and subscriptions, for health
-// and metrics.
+// and metrics: node-wide in the exported fields, per org with Org.
 type Gauges struct {
-	Connections   atomic.Int64
+	Connections   atomic.Int64 // every WebSocket session, authenticated or not yet
 	Subscriptions atomic.Int64
 	CatchUps      atomic.Int64 // times a live session fell behind and caught up from the log
 	Detached      atomic.Int64 // sessions saved for a later connection
 	Attached      atomic.Int64 // detached sessions taken over by a connection
+
+	orgs orgGauges // see orggauges.go
 }
 
 // Node is what the sessions of one herald node share. Set it up once,
@@ -110,14 +112,15 @@ type Session struct {
 	wg     sync.WaitGroup
 
 	mu         sync.Mutex
-	subs       registry // guarded by mu
-	pos        uint64   // guarded by mu: last event id handled for every sub
-	live       bool     // guarded by mu
-	catchingUp bool     // guarded by mu: a catch-up goroutine runs
-	gen        uint64   // guarded by mu: bumped when pos moves back (resume)
-	started    bool     // guarded by mu: registered with the hub
-	closed     bool     // guarded by mu
-	keep       *keeper  // guarded by mu: save the session when its connection ends
+	subs       registry  // guarded by mu
+	pos        uint64    // guarded by mu: last event id handled for every sub
+	live       bool      // guarded by mu
+	catchingUp bool      // guarded by mu: a catch-up goroutine runs
+	gen        uint64    // guarded by mu: bumped when pos moves back (resume)
+	started    bool      // guarded by mu: registered with the hub
+	closed     bool      // guarded by mu
+	gauge      *orgGauge // guarded by mu: the org's gauges, from Start to Close
+	keep       *keeper   // guarded by mu: save the session when its connection ends
 }
 
 // New returns the session of conn; it delivers nothing until Start.
@@ -133,6 +136,16 @@ func (s *Session) Conn() *wsconn.Conn { return s.conn }
 // when the client has authenticated.
 func (s *Session) Start(org string) {
 	s.org = org
+	gauge := s.node.Gauges.orgs.acquire(org)
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.gauge = gauge
+	}
+	s.mu.Unlock()
+	if closed {
+		s.node.Gauges.orgs.release(org, gauge) // Close has run: nothing would give it back
+	}
 	s.node.Hub.Register(org, s, func(head uint64) {
 		s.mu.Lock()
 		s.pos, s.live, s.started = head, true, true
@@ -199,6 +212,9 @@ func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) error {
 	}
 	s.subs.add(sub)
 	s.node.Gauges.Subscriptions.Add(1)
+	if s.gauge != nil {
+		s.gauge.subscriptions.Add(1)
+	}
 	if active != nil {
 		active()
 	}
@@ -261,6 +277,9 @@ func (s *Session) removeLocked(sub *Sub) {
 		sub.conflator.stop()
 	}
 	s.node.Gauges.Subscriptions.Add(-1)
+	if s.gauge != nil {
+		s.gauge.subscriptions.Add(-1)
+	}
 }
 
 // Lookup returns the subscription with the given id, nil if none.
@@ -297,7 +316,13 @@ func (s *Session) Close() {
 	for len(s.subs.list) > 0 {
 		s.removeLocked(s.subs.list[len(s.subs.list)-1])
 	}
+	gauge := s.gauge
+	s.gauge = nil
 	s.mu.Unlock()
+	if gauge != nil {
+		// After the subscriptions: the org's entry leaves with none.
+		s.node.Gauges.orgs.release(s.org, gauge)
+	}
 	if keep != nil {
 		s.save(keep, detached)
 	}

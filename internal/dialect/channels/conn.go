@@ -45,8 +45,9 @@ type Config struct {
 	Node    *session.Node // required
 	Tokens  TokenVerifier // nil: no token can be verified, every auth is refused
 	Devices DeviceNumbers // nil: no device has a number
-	// Status is herald's own status for the system channel.
-	Status func() SystemStatus
+	// Status is herald's own status for the system channel, as the
+	// principal of the connection's latest token may see it.
+	Status func(p herald.Principal) SystemStatus
 	// Admit is asked once a token is accepted, for the per-user limits. It
 	// returns a release function for when the connection ends, or an error
 	// code and message to refuse it with.
@@ -110,7 +111,10 @@ type conn struct {
 	allowance float64 // rate limit: messages that may still come this second
 	checked   time.Time
 
-	expiry  atomic.Int64 // the token's expiry, Unix ns; the timer reads it
+	expiry atomic.Int64 // the token's expiry, Unix ns; the timer reads it
+	// viewer is the latest token's principal, first or refreshed, for the
+	// system channel's timer: a refresh can add or drop the admin scope.
+	viewer  atomic.Pointer[herald.Principal]
 	mu      sync.Mutex
 	expirer *time.Timer   // guarded by mu
 	system  *subscription // guarded by mu: the system channel's, whose status timer runs
@@ -245,6 +249,7 @@ func (c *conn) authenticate(msg Message, decodeErr error) bool {
 		c.release = release
 	}
 	c.principal, c.authed = p, true
+	c.viewer.Store(&p)
 	c.conn.SetReadDeadline(time.Time{})
 	if !c.send(AppendAuthOK(nil, p.User, p.Org, exp)) {
 		return false
@@ -268,6 +273,7 @@ func (c *conn) refresh(token string) bool {
 	if !c.send(AppendAuthOK(nil, p.User, p.Org, exp)) {
 		return false
 	}
+	c.viewer.Store(&p)
 	c.setExpiry(exp)
 	return true
 }

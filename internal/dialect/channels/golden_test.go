@@ -86,10 +86,15 @@ func TestGolden(t *testing.T) {
 		{"push-other", AppendPush(nil, event(t, 48, storedOther), 0)},
 		{"telemetry-update", AppendTelemetryUpdate(nil, 44, AppendDeviceID(nil, telemetry.DeviceUUID, 1),
 			Telemetry(telemetry)[1:], telemetry.TimestampMs)},
-		{"system-status", AppendSystemStatus(nil, SystemStatus{CPUUsage: 45.2, MemoryUsage: 67.81234, DiskUsage: 23.1,
+		{"system-status", AppendSystemStatus(nil, SystemStatus{NodeWide: true, CPUUsage: 45.2, MemoryUsage: 67.81234, DiskUsage: 23.1,
 			ActiveConnections: 15, At: server}, nil)},
-		{"system-status-filtered", AppendSystemStatus(nil, SystemStatus{CPUUsage: 45.2, MemoryUsage: 67.8,
+		{"system-status-filtered", AppendSystemStatus(nil, SystemStatus{NodeWide: true, CPUUsage: 45.2, MemoryUsage: 67.8,
 			ActiveConnections: 15, At: server}, []string{"CPU_usage", "active_connections", "load"})},
+		// A tenant's view: its org's connections, no usage even if set.
+		{"system-status-org", AppendSystemStatus(nil, SystemStatus{CPUUsage: 45.2, MemoryUsage: 67.8, DiskUsage: 23.1,
+			ActiveConnections: 2, At: server}, nil)},
+		{"system-status-org-filtered", AppendSystemStatus(nil, SystemStatus{CPUUsage: 45.2,
+			ActiveConnections: 2, At: server}, []string{"cpu_usage"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

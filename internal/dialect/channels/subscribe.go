@@ -171,7 +171,7 @@ func (s *subscription) tick(period time.Duration) {
 	if s.stopped {
 		return // never re-armed once stopped: the timer would pin the connection
 	}
-	s.c.conn.Send(AppendSystemStatus(nil, s.c.cfg.Status(), s.sub.Metrics))
+	s.c.conn.Send(AppendSystemStatus(nil, s.c.cfg.Status(*s.c.viewer.Load()), s.sub.Metrics))
 	s.ticker.Reset(period)
 }
 

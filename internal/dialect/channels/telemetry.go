@@ -109,13 +109,20 @@ func AppendTelemetryUpdate(dst []byte, eventID uint64, deviceID json.RawMessage,
 // SystemStatus is herald's own status, pushed on the system channel at
 // each subscription's frequency. Usages are percentages.
 type SystemStatus struct {
+	// NodeWide says the figures are the node's, usages included (what an
+	// admin sees). false: ActiveConnections are the subscriber's org's,
+	// and the usages are not sent at all.
+	NodeWide                         bool
 	CPUUsage, MemoryUsage, DiskUsage float64
 	ActiveConnections                int64
 	At                               time.Time
 }
 
-// systemMetrics are SystemStatus's metric names, in the order they go out.
+// systemMetrics are SystemStatus's metric names, in the order they go out:
+// the node's usages first (usageMetrics of them), then the connections.
 var systemMetrics = [...]string{"cpu_usage", "memory_usage", "disk_usage", "active_connections"}
+
+const usageMetrics = 3
 
 // AppendSystemStatus appends herald's own status:
 //
@@ -123,13 +130,13 @@ var systemMetrics = [...]string{"cpu_usage", "memory_usage", "disk_usage", "acti
 //
 // metrics, when not empty, keeps only the named metrics (names compared
 // ignoring case; unknown names are ignored, so "metrics" may come out
-// empty). Usages are rounded to two decimals. It has no event_id: it is
-// not an event of the log.
+// empty). Usages are rounded to two decimals, and left out unless the
+// status is NodeWide. It has no event_id: it is not an event of the log.
 func AppendSystemStatus(dst []byte, s SystemStatus, metrics []string) []byte {
 	dst = append(dst, `{"type":"system_status_update","channel":"system","metrics":{`...)
 	first := true
 	for i, name := range systemMetrics {
-		if !filter.OneOf(metrics, name) {
+		if !filter.OneOf(metrics, name) || (i < usageMetrics && !s.NodeWide) {
 			continue
 		}
 		if !first {
