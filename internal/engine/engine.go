@@ -95,6 +95,9 @@ type Config struct {
 	// is unlimited. Applied like MaxAge, and after appends that take the
 	// log past it by a sixteenth.
 	MaxBytes int64
+	// State bounds the state view; the zero value keeps the newest event
+	// of every subject forever (see StateLimits).
+	State StateLimits
 	// DedupeWindow is how long a record's Key is remembered; default 2m,
 	// and never more than MaxAge (a key would outlive its event).
 	DedupeWindow time.Duration
@@ -140,6 +143,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SyncInterval < 0 || cfg.MaxAge < 0 || cfg.MaxBytes < 0 || cfg.DedupeWindow < 0 || cfg.MaxBatch < 0 {
 		return cfg, herald.Errorf(herald.EINVALID, "engine: durations, sizes and counts must not be negative")
+	}
+	if err := cfg.State.validate(); err != nil {
+		return cfg, err
 	}
 	if cfg.SyncInterval == 0 {
 		cfg.SyncInterval = 2 * time.Minute
@@ -209,7 +215,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.startRetention()
-	e.log.Info("engine open", "mode", e.Mode(), "sync", cfg.Sync, "replicas", cfg.Replicas)
+	e.log.Info("engine open", "mode", e.Mode(), "sync", cfg.Sync, "replicas", cfg.Replicas,
+		"state_max_entries", cfg.State.MaxEntries, "state_max_bytes", cfg.State.MaxBytes, "state_max_age", cfg.State.MaxAge)
 	return e, nil
 }
 
@@ -354,23 +361,7 @@ func (e *Engine) ensureAssets(ctx context.Context) error {
 	if err != nil {
 		return engineError("create stream "+eventsStream, err)
 	}
-	// STATE has no subjects: it only copies EVENTS, in log order, keeping
-	// the newest event per subject beyond the log's retention, which waits
-	// for it (see retention in state.go). Duplicates stays 0
-	// (a sourcing stream then has no dedupe window) so that a key reused
-	// after EVENTS forgot it is not dropped here.
-	e.state, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:              stateStream,
-		Description:       "herald state: newest event per subject of " + eventsStream,
-		Storage:           jetstream.FileStorage,
-		Replicas:          e.cfg.Replicas,
-		Retention:         jetstream.LimitsPolicy,
-		Discard:           jetstream.DiscardOld,
-		MaxMsgsPerSubject: 1,
-		MaxMsgs:           -1,
-		MaxBytes:          -1,
-		Sources:           []*jetstream.StreamSource{{Name: eventsStream}},
-	})
+	e.state, err = e.js.CreateOrUpdateStream(ctx, stateStreamConfig(e.cfg.State, e.cfg.Replicas))
 	if err != nil {
 		return engineError("create stream "+stateStream, err)
 	}

@@ -123,15 +123,32 @@ func sourceSequence(header string) (uint64, bool) {
 
 // stateCopied returns the sequence of the last EVENTS message STATE has
 // copied, 0 if none. STATE copies in log order, so every event up to it
-// has been copied (or was gone before STATE reached it). The newest STATE
-// message is read in one request: reading the last sequence first and
-// fetching it after would race with one-per-subject retention replacing
-// it.
+// has been copied (or was gone before STATE reached it).
+//
+// Two lower bounds, the larger wins. The server records the source
+// position with every message it stores (nats-server 2.15 reports it as
+// the source's Seq); it outlives the messages, so it stays right when
+// state limits evict STATE's entries, even all of them (StateLimits.MaxAge
+// on a quiet fleet). Older servers do not report it; there the newest
+// STATE message tells, which the limits never evict while newer ones
+// arrive. Each is read in one request: reading STATE's last sequence
+// first and fetching it after would race with one-per-subject retention
+// replacing it.
 func (e *Engine) stateCopied(ctx context.Context) (uint64, error) {
+	info, err := e.state.Info(ctx)
+	if err != nil {
+		return 0, engineError("state info", err)
+	}
+	var recorded uint64
+	for _, source := range info.Sources {
+		if source.Name == eventsStream {
+			recorded = source.Seq
+		}
+	}
 	msg, err := e.state.GetLastMsgForSubject(ctx, eventsSubjects)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return 0, nil
+		return recorded, nil
 	case err != nil:
 		return 0, engineError("state info", err)
 	}
@@ -139,7 +156,7 @@ func (e *Engine) stateCopied(ctx context.Context) (uint64, error) {
 	if !ok {
 		return 0, herald.Errorf(herald.EINTERNAL, "engine: state message %d has no source sequence", msg.Sequence)
 	}
-	return seq, nil
+	return max(seq, recorded), nil
 }
 
 // StateLag returns how many of the newest log events the state view has

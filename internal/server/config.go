@@ -16,6 +16,7 @@ import (
 
 	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/auth"
+	"github.com/herald-gw/herald/internal/engine"
 )
 
 // Config is herald serve's configuration. Each field's comment gives its
@@ -30,6 +31,7 @@ type Config struct {
 	Sync      string          `koanf:"sync"`
 	Replicas  int             `koanf:"replicas"`  // stream replicas with external NATS; default 1
 	Retention RetentionConfig `koanf:"retention"` // default: keep everything
+	State     StateConfig     `koanf:"state"`     // default: the newest event of every subject forever
 	Auth      AuthConfig      `koanf:"auth"`
 	HTTP      HTTPConfig      `koanf:"http"`
 	Limits    LimitsConfig    `koanf:"limits"`
@@ -48,6 +50,38 @@ type Config struct {
 type RetentionConfig struct {
 	MaxAge   time.Duration `koanf:"max_age"`   // 0 = forever
 	MaxBytes int64         `koanf:"max_bytes"` // 0 = unlimited
+}
+
+// StateConfig bounds the state view (the newest event per device and
+// kind, kept beyond the log's retention; see engine.StateLimits). Past a
+// limit the entries updated least recently are forgotten first; a query
+// for one that the log no longer holds either answers "not found".
+type StateConfig struct {
+	MaxEntries int64         `koanf:"max_entries"` // 0 = unlimited
+	MaxBytes   int64         `koanf:"max_bytes"`   // 0 = unlimited, else at least 1 MiB
+	MaxAge     time.Duration `koanf:"max_age"`     // 0 = forever, else at least 1s
+}
+
+// validate names the first state limit the engine would refuse.
+func (s StateConfig) validate() error {
+	switch {
+	case s.MaxEntries < 0:
+		return fmt.Errorf("config: state.max_entries must not be negative, not %d (0 = unlimited)", s.MaxEntries)
+	case s.MaxBytes < 0:
+		return fmt.Errorf("config: state.max_bytes must not be negative, not %d (0 = unlimited)", s.MaxBytes)
+	case s.MaxAge < 0:
+		return fmt.Errorf("config: state.max_age must not be negative, not %v (0 = forever)", s.MaxAge)
+	case s.MaxBytes > 0 && s.MaxBytes < engine.MinStateBytes:
+		return fmt.Errorf("config: state.max_bytes must be at least %d (1 MiB, the largest event), not %d", engine.MinStateBytes, s.MaxBytes)
+	case s.MaxAge > 0 && s.MaxAge < engine.MinStateAge:
+		return fmt.Errorf("config: state.max_age must be at least %v, not %v", engine.MinStateAge, s.MaxAge)
+	}
+	return nil
+}
+
+// limits returns the engine's form of s.
+func (s StateConfig) limits() engine.StateLimits {
+	return engine.StateLimits{MaxEntries: s.MaxEntries, MaxBytes: s.MaxBytes, MaxAge: s.MaxAge}
 }
 
 // HTTPConfig bounds HTTP connections until they are upgraded: the API,
@@ -279,6 +313,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxConnsPerIP < -1 {
 		return fmt.Errorf("config: http.max_conns_per_ip must be at least 1, or -1 for no cap, not %d", c.HTTP.MaxConnsPerIP)
+	}
+	if err := c.State.validate(); err != nil {
+		return err
 	}
 	if err := c.Auth.validate(); err != nil {
 		return err

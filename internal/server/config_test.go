@@ -100,3 +100,36 @@ func TestApplyDefaultsForDeclaredEntries(t *testing.T) {
 		t.Fatalf("default kind %q", cfg.Orgs[0].Devices[0].Kind)
 	}
 }
+
+func TestLoadConfigState(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, "state:\n  max_entries: 100000\n  max_bytes: 1073741824\n  max_age: 720h\n"), Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (StateConfig{MaxEntries: 100000, MaxBytes: 1 << 30, MaxAge: 720 * time.Hour}); cfg.State != want {
+		t.Fatalf("state: %+v, want %+v", cfg.State, want)
+	}
+	if limits := cfg.State.limits(); limits.MaxEntries != 100000 || limits.MaxBytes != 1<<30 || limits.MaxAge != 720*time.Hour {
+		t.Fatalf("engine limits: %+v", limits)
+	}
+	cfg, err = LoadConfig("", Overrides{})
+	if err != nil || cfg.State != (StateConfig{}) {
+		t.Fatalf("default state limits: %+v, %v; want none", cfg.State, err)
+	}
+
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"negative entries", "state:\n  max_entries: -1\n", "state.max_entries must not be negative"},
+		{"negative bytes", "state:\n  max_bytes: -1\n", "state.max_bytes must not be negative"},
+		{"negative age", "state:\n  max_age: -1h\n", "state.max_age must not be negative"},
+		{"bytes below one event", "state:\n  max_bytes: 1000\n", "state.max_bytes must be at least"},
+		{"age too short", "state:\n  max_age: 10ms\n", "state.max_age must be at least"},
+		{"age not a duration", "state:\n  max_age: later\n", "config"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConfig(t, tt.yaml), Overrides{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}

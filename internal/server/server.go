@@ -70,6 +70,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		Sync:     cfg.Sync,
 		MaxAge:   cfg.Retention.MaxAge,
 		MaxBytes: cfg.Retention.MaxBytes,
+		State:    cfg.State.limits(),
 		MaxBatch: cfg.Limits.MaxBatch,
 		Logger:   logger,
 
