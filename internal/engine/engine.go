@@ -186,6 +186,7 @@ type Engine struct {
 	marked     mark          // what the mark file holds; owned by recordMarks, then by Close (highwater.go)
 	markStop   chan struct{} // nil in external mode
 	markDone   chan struct{}
+	serverLog  *serverLogger // nil in external mode; see checkMark
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -275,7 +276,7 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 	}
 	logs := &serverLogger{log: e.log}
 	ns.SetLoggerV2(logs, false, false, false)
-	e.server = ns
+	e.server, e.serverLog = ns, logs
 	// Start recovers JetStream before it returns, which on a large data
 	// directory takes a while; it cannot be interrupted.
 	ns.Start()
@@ -453,8 +454,13 @@ func engineError(op string, err error) error {
 // trace are NATS internals, useful only when debugging the engine itself,
 // and go to debug level. Fatal messages are kept, because the server
 // reports a failed start only through its logger.
+//
+// It counts the warnings and errors: those logged while Open runs are the
+// server's report of what it repaired in the store, which checkMark sums
+// up in herald's own words (highwater.go).
 type serverLogger struct {
-	log *slog.Logger
+	log      *slog.Logger
+	problems atomic.Int64
 
 	mu   sync.Mutex
 	last error
@@ -462,9 +468,11 @@ type serverLogger struct {
 
 func (l *serverLogger) Noticef(format string, v ...any) { l.debug("notice", format, v) }
 func (l *serverLogger) Warnf(format string, v ...any) {
+	l.problems.Add(1)
 	l.log.Warn("nats-server: " + fmt.Sprintf(format, v...))
 }
 func (l *serverLogger) Errorf(format string, v ...any) {
+	l.problems.Add(1)
 	l.log.Error("nats-server: " + fmt.Sprintf(format, v...))
 }
 func (l *serverLogger) Debugf(format string, v ...any) { l.debug("debug", format, v) }

@@ -84,6 +84,14 @@ func (e *Engine) checkMark(ctx context.Context) error {
 		last = next - 1
 		m.emptied = last
 	}
+	// The server repairs what it can without telling what it lost; its
+	// warnings name only streams and files. Say in herald's words what
+	// they mean and where to read on (issue 9, a clear log line).
+	if n := e.serverLog.problems.Load(); n > 0 {
+		e.log.Warn("the data directory was damaged and nats-server repaired it at start (see its warnings above): "+
+			"what it could not read is lost, event ids stay unique; restore a backup if that matters, "+
+			"see docs/operations.md, \"Damaged data\"", "warnings", n, "dir", filepath.Join(e.cfg.DataDir, "jetstream"))
+	}
 	m.acked = max(m.acked, last)
 	if err := writeMark(path, m); err != nil {
 		return err
