@@ -2,7 +2,9 @@ package engine_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/herald-gw/herald"
@@ -166,5 +168,31 @@ func TestDamagedStateAndRegistry(t *testing.T) {
 			warning: []string{"[KV_herald_settings]", "Stream state checksum did not match"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { f.run(t, tc) })
+	}
+}
+
+// TestDamagedMarkFile: a herald-acked-id that does not hold an id is
+// never read as 0 (which would let a cut log hand out ids again): Open
+// refuses, naming the file and the way out.
+func TestDamagedMarkFile(t *testing.T) {
+	for _, content := range []string{"", "garbage\n", "3000 12 7\n", "-5\n"} {
+		t.Run(fmt.Sprintf("%q", content), func(t *testing.T) {
+			dir := t.TempDir()
+			e := open(t, engine.Config{DataDir: dir})
+			if _, err := e.Append(t.Context(), []herald.Record{tagged("org-a", 0, 0, 0, "")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "herald-acked-id")
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := engine.Open(t.Context(), engine.Config{DataDir: dir})
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "echo ID >") {
+				t.Fatalf("Open with %q in the mark file: %v, want a refusal naming %s and the way out", content, err, path)
+			}
+		})
 	}
 }

@@ -202,8 +202,9 @@ func readMark(path string) (mark, error) {
 		}
 	}
 	if err != nil || len(fields) < 1 || len(fields) > 2 {
-		return mark{}, herald.Errorf(herald.EINTERNAL, "engine: %s is damaged (%s): it must hold the last acknowledged event id; "+
-			"see docs/operations.md, \"Damaged data\"", path, herald.QuoteStart(string(b)))
+		return mark{}, herald.Errorf(herald.EINTERNAL, "engine: %s is damaged (%s): it must hold the last acknowledged event id. Restore it from a backup, "+
+			"or write into it the highest event id clients may have seen (echo ID > %s); see docs/operations.md, \"Damaged data\"",
+			path, herald.QuoteStart(string(b)), path)
 	}
 	return m, nil
 }
