@@ -127,3 +127,6 @@ func StringContent(value []byte) ([]byte, bool) {
 	}
 	return value[1 : len(value)-1], true
 }
+
+// Pos is the index in the array just after the last value Next returned.
+func (e *Elements) Pos() int { return e.s.pos }
