@@ -29,7 +29,7 @@ fuzz:
 	go test -run=^$$ -fuzz='^FuzzParseFastPath$$' -fuzztime=$(FUZZTIME) ./internal/ingest/
 	go test -run=^$$ -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) .
 	go test -run=^$$ -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
-	go test -run=^$$ -fuzz='^FuzzScanner$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
+	go test -run=^$$ -fuzz='^FuzzScanner$$' -fuzztime=$(FUZZTIME) ./internal/jsonscan/
 	go test -run=^$$ -fuzz='^FuzzPush$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
 	go test -run=^$$ -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth/
 	go test -run=^$$ -fuzz='^FuzzMatch$$' -fuzztime=$(FUZZTIME) ./internal/filter/

@@ -5,7 +5,6 @@
 package herald
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -108,26 +107,11 @@ func (e *Event) Rendered(slot int, render func(*Event) []byte) []byte {
 // IDString returns the event id as it goes on the wire.
 func (e *Event) IDString() string { return strconv.FormatUint(e.ID, 10) }
 
-// storedFields are the fields of the canonical JSON that filters and
-// dialects read; everything else stays in Body untouched.
-type storedFields struct {
-	Org         string          `json:"org"`
-	Channel     string          `json:"channel"`
-	Entity      string          `json:"entity"`
-	EntityUUID  string          `json:"entityUuid"`
-	Type        string          `json:"type"`
-	DeviceUUID  string          `json:"deviceUuid"`
-	TimestampMs json.RawMessage `json:"timestampMs"`
-	Severity    json.RawMessage `json:"severity"`
-	Triggers    json.RawMessage `json:"policyAlertTriggers"`
-}
-
 // DecodeEvent decodes a stored record (canonical JSON without "id") into an
-// Event with the given id. Fields of an unexpected type are left empty
-// rather than failing: ingest validated them, and old data must stay readable.
-// herald's own canonical JSON takes a hand-written scanner (event_decode.go);
-// anything it does not recognise is decoded with encoding/json, with the
-// same result.
+// Event with the given id, reading its indexed fields (event_decode.go):
+// names match exactly, and fields of an unexpected type are left empty
+// rather than failing: ingest validated them, and old data must stay
+// readable, however deep older versions let it nest.
 //
 // Bytes that are not UTF-8 (stored before ingest refused them) become
 // U+FFFD, one per byte as encoding/json decodes them, in Body and in every
@@ -136,41 +120,13 @@ func DecodeEvent(id uint64, data []byte) (*Event, error) {
 	if !utf8.Valid(data) {
 		data = replaceInvalidUTF8(data)
 	}
-	if len(data) > 0 && data[0] == '{' {
-		e := &Event{ID: id, Body: withID(id, data)}
-		if decodeCanonical(e, e.Body) {
-			return e, nil
-		}
+	if i := firstNonSpace(data); i == len(data) || data[i] != '{' {
+		return nil, Errorf(EINVALID, "stored event %d is not a JSON object", id)
 	}
-	return decodeJSON(id, data)
-}
-
-// decodeJSON is DecodeEvent with encoding/json, for whatever the fast
-// path (decodeCanonical) does not take.
-func decodeJSON(id uint64, data []byte) (*Event, error) {
-	var f storedFields
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, Errorf(EINVALID, "stored event %d is not a JSON object: %v", id, err)
+	e := &Event{ID: id, Body: withID(id, data)}
+	if !decodeFields(e) {
+		return nil, Errorf(EINVALID, "stored event %d is not a JSON object", id)
 	}
-	e := &Event{
-		ID:         id,
-		Org:        f.Org,
-		Channel:    f.Channel,
-		Entity:     f.Entity,
-		EntityUUID: f.EntityUUID,
-		Type:       f.Type,
-		DeviceUUID: f.DeviceUUID,
-	}
-	if n, err := strconv.ParseInt(string(f.TimestampMs), 10, 64); err == nil {
-		e.TimestampMs = n
-	}
-	if len(f.Severity) > 0 {
-		_ = json.Unmarshal(f.Severity, &e.Severity)
-	}
-	if len(f.Triggers) > 0 {
-		_ = json.Unmarshal(f.Triggers, &e.Triggers)
-	}
-	e.Body = withID(id, data)
 	return e, nil
 }
 

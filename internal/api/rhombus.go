@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
 // The Rhombus-compatible REST endpoints (protocols.md §3). Every response
@@ -105,11 +106,13 @@ func (a *API) getCameraStates(r *http.Request, p herald.Principal, _ map[string]
 // connectionStatus maps a device status event to Rhombus's
 // RED | ORANGE | YELLOW | GREEN.
 func connectionStatus(e *herald.Event) string {
-	var f struct {
-		Status string `json:"status"`
+	// The "status" member exactly: a struct field would also take
+	// "STATUS" or "ſtatus", unlike every other reader of Body.
+	var status string
+	if v, ok := jsonscan.Lookup(e.Body, "status"); ok {
+		_ = json.Unmarshal(v, &status)
 	}
-	json.Unmarshal(e.Body, &f)
-	switch s := strings.ToUpper(f.Status); s {
+	switch s := strings.ToUpper(status); s {
 	case "RED", "ORANGE", "YELLOW", "GREEN":
 		return s
 	case "ONLINE", "CONNECTED", "OK", "UP":

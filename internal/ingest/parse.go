@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -161,6 +160,9 @@ func normalize(raw json.RawMessage, org string, nowMs int64, limits Limits) (her
 	if err := checkText(raw); err != nil {
 		return herald.Record{}, err
 	}
+	if err := checkStructure(raw); err != nil {
+		return herald.Record{}, err
+	}
 	for name, v := range fields {
 		if string(v) == "null" {
 			delete(fields, name) // null means absent
@@ -183,9 +185,6 @@ func normalize(raw json.RawMessage, org string, nowMs int64, limits Limits) (her
 			return herald.Record{}, fieldError(name, "is longer than "+strconv.Itoa(limits.MaxStringBytes)+" bytes")
 		}
 		str[name] = s
-	}
-	if err := checkFoldedNames(fields); err != nil {
-		return herald.Record{}, err
 	}
 	if str["entity"] == "" {
 		return herald.Record{}, fieldError("entity", "is required (e.g. \"POLICY_ALERT\")")
@@ -218,39 +217,6 @@ func normalize(raw json.RawMessage, org string, nowMs int64, limits Limits) (her
 		Org: org, Channel: channel, Entity: str["entity"], DeviceUUID: str["deviceUuid"],
 		EntityUUID: str["entityUuid"], Key: str["key"], Data: data,
 	}, nil
-}
-
-// decodedStrings are the fields herald.DecodeEvent decodes as strings.
-var decodedStrings = []string{"org", "channel", "entity", "entityUuid", "type", "deviceUuid"}
-
-// foldsToDecodedString returns the field of decodedStrings that name
-// equals but for case, "" if none (or if name is that field exactly).
-func foldsToDecodedString(name string) string {
-	for _, k := range decodedStrings {
-		if name != k && strings.EqualFold(name, k) {
-			return k
-		}
-	}
-	return ""
-}
-
-// checkFoldedNames refuses a member whose name equals a field of
-// decodedStrings but for case, unless its value is a string:
-// herald.DecodeEvent reads stored events with encoding/json, which matches
-// names that way, and fails on a value of another type, so every reader
-// would skip the event.
-func checkFoldedNames(fields map[string]json.RawMessage) *herald.Error {
-	var names []string
-	for name, v := range fields {
-		if v[0] != '"' && foldsToDecodedString(name) != "" {
-			names = append(names, name)
-		}
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	slices.Sort(names) // the same error every time
-	return fieldError(names[0], "must be a string: herald reads it as \""+foldsToDecodedString(names[0])+"\", ignoring case")
 }
 
 // checkShapes validates the well-known non-string fields, and bounds the
@@ -294,34 +260,23 @@ func checkShapes(fields map[string]json.RawMessage, limits Limits) *herald.Error
 	return nil
 }
 
-// checkTriggers bounds policyAlertTriggers and every other top-level
-// array whose name equals it but for case: herald.DecodeEvent reads
-// stored events with encoding/json, which matches names that way
-// ("policyalerttriggers", even "policyAlertTriggerſ"), so any of them
-// can become an event's triggers.
+// checkTriggers bounds policyAlertTriggers, the array every
+// subscription's filter looks up each item of.
 func checkTriggers(fields map[string]json.RawMessage, limits Limits) *herald.Error {
-	var names []string
-	for name, v := range fields {
-		if v[0] == '[' && strings.EqualFold(name, "policyAlertTriggers") {
-			names = append(names, name)
-		}
+	const name = "policyAlertTriggers"
+	var items []json.RawMessage
+	if raw, ok := fields[name]; !ok || json.Unmarshal(raw, &items) != nil {
+		return nil // absent, or refused by checkShapes
 	}
-	slices.Sort(names) // the same error every time
-	for _, name := range names {
-		var items []json.RawMessage
-		if json.Unmarshal(fields[name], &items) != nil {
-			continue // not an array after all: read as no triggers
-		}
-		if len(items) > limits.MaxTriggers {
-			return fieldError(name, "has "+strconv.Itoa(len(items))+" triggers; at most "+
-				strconv.Itoa(limits.MaxTriggers)+" are allowed")
-		}
-		for i, item := range items {
-			var t string
-			if json.Unmarshal(item, &t) == nil && len(t) > limits.MaxNameBytes {
-				return fieldError(name, "item "+strconv.Itoa(i)+" (counting from 0) is "+
-					strconv.Itoa(len(t))+" bytes long; at most "+strconv.Itoa(limits.MaxNameBytes)+" are allowed")
-			}
+	if len(items) > limits.MaxTriggers {
+		return fieldError(name, "has "+strconv.Itoa(len(items))+" triggers; at most "+
+			strconv.Itoa(limits.MaxTriggers)+" are allowed")
+	}
+	for i, item := range items {
+		var t string
+		if json.Unmarshal(item, &t) == nil && len(t) > limits.MaxNameBytes {
+			return fieldError(name, "item "+strconv.Itoa(i)+" (counting from 0) is "+
+				strconv.Itoa(len(t))+" bytes long; at most "+strconv.Itoa(limits.MaxNameBytes)+" are allowed")
 		}
 	}
 	return nil

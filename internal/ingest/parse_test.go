@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
 const org = "5f0c6b2e-4d2a-4c1e-9b7a-2a9d8e4f1c30"
@@ -116,6 +117,8 @@ func FuzzParse(f *testing.F) {
 		`{"entity":"TELEMETRY","telemetry":{"` + strings.Repeat("m", 257) + `":1}}`,
 		"{\"entity\":\"A\",\"textDescription\":\"caf\xe9 \xff\"}", "{\"entity\":\"A\",\"m\":{\"k\xc3\":[\"\xed\xa0\x80\"]}}",
 		`{"entity":"A","title":"\ud83d\ude00 \ud800 \\ud800"}`, `{"entity":"A","deviCeUuid":{}}`,
+		`{"entity":"A","m":{"a":1,"\u0061":2}}`, `{"entity":"A","m":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}`,
+		`{"entity":"A","m":` + strings.Repeat("[{\"a\":", 40) + "1" + strings.Repeat("}]", 40) + `}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -149,6 +152,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if !utf8.Valid(r.Data) {
 				t.Fatalf("stored text that is not UTF-8: %q", r.Data)
+			}
+			if !jsonscan.Valid(r.Data) || checkStructure(r.Data) != nil {
+				t.Fatalf("stored an event nested too deep or repeating a name: %s (%v)", r.Data, checkStructure(r.Data))
 			}
 		}
 	})

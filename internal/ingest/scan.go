@@ -8,21 +8,19 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
-// This file is Parse's fast path: a hand-written scanner for the bodies
-// producers send every day. It produces exactly what the encoding/json
-// path (parseStd) produces, byte for byte, or gives up: on any error, and
-// on anything it does not handle (escaped or non-ASCII keys, a repeated
-// key, a body that is neither an array of objects nor objects one after
-// another, text that is not UTF-8, an escaped surrogate), Parse runs
-// parseStd, which also words every error. So the two can never disagree
-// on what is accepted or on an error message; the fuzz test
-// FuzzParseFastPath checks that they agree on the output.
-
-// maxFastDepth bounds nesting on the fast path; deeper values go to
-// encoding/json, which has its own limit.
-const maxFastDepth = 200
+// This file is Parse's fast path for the bodies producers send every day:
+// it reads each event with jsonscan's tokens and writes it as the
+// encoding/json path (parseStd) does, byte for byte, or gives up: on any
+// error (nesting deeper than jsonscan.MaxDepth and repeated names
+// included), and on anything it does not handle (escaped or non-ASCII
+// top-level names, a body that is neither an array of objects nor
+// objects one after another, text that is not UTF-8, an escaped
+// surrogate), Parse runs parseStd, which also words every error. So the
+// two can never disagree on what is accepted or on an error message; the
+// fuzz test FuzzParseFastPath checks that they agree on the output.
 
 // member is one field of an event object as the fast path read it.
 type member struct {
@@ -43,7 +41,8 @@ type fastParser struct {
 	now     []byte
 	limits  Limits
 	members []member
-	out     []byte // every event's normalized JSON, back to back
+	out     []byte     // every event's normalized JSON, back to back
+	names   keyTracker // the names of the nested objects of the event being read
 }
 
 // fastParse is Parse for the common case; ok false means "ask parseStd".
@@ -121,57 +120,43 @@ func fastParse(body []byte, org string, nowMs int64, limits Limits) (records []h
 // event reads one event object at p.pos and appends its normalized JSON
 // to p.out.
 func (p *fastParser) event() (herald.Record, bool) {
-	if p.pos == len(p.body) || p.body[p.pos] != '{' {
+	s := jsonscan.NewScanner(p.body, p.pos)
+	if t, ok := s.Next(); !ok || t.Kind != jsonscan.ObjectStart {
 		return herald.Record{}, false
 	}
-	p.pos++
 	p.members = p.members[:0]
+	p.names.reset()
 	// Values are compacted into a scratch area at the end of p.out; the
 	// event's JSON is written after it and then moved into place.
 	scratch := len(p.out)
-	p.skipSpace()
-	if p.pos < len(p.body) && p.body[p.pos] == '}' {
-		p.pos++
-	} else {
-		for {
-			key, ok := p.plainKey()
-			if !ok {
-				return herald.Record{}, false
-			}
-			p.skipSpace()
-			if p.pos == len(p.body) || p.body[p.pos] != ':' {
-				return herald.Record{}, false
-			}
-			p.pos++
-			p.skipSpace()
-			if p.pos == len(p.body) {
-				return herald.Record{}, false
-			}
-			start, outStart := p.pos, len(p.out)
-			kind := p.body[p.pos]
-			plain, ok := p.value(0)
-			if !ok {
-				return herald.Record{}, false
-			}
-			p.members = append(p.members, member{
-				key: key, raw: p.text[start:p.pos], out: p.out[outStart:len(p.out):len(p.out)],
-				kind: kind, plainStr: kind == '"' && plain,
-			})
-			p.skipSpace()
-			if p.pos == len(p.body) {
-				return herald.Record{}, false
-			}
-			if p.body[p.pos] == '}' {
-				p.pos++
-				break
-			}
-			if p.body[p.pos] != ',' {
-				return herald.Record{}, false
-			}
-			p.pos++
-			p.skipSpace()
+	for {
+		t, ok := s.Next()
+		if !ok {
+			return herald.Record{}, false
 		}
+		if t.Kind == jsonscan.ObjectEnd {
+			break
+		}
+		// Top-level names: repeats are found once they are sorted.
+		key, ok := p.plainKey(t)
+		if !ok {
+			return herald.Record{}, false
+		}
+		v, ok := s.Next()
+		if !ok {
+			return herald.Record{}, false
+		}
+		outStart := len(p.out)
+		plain, ok := p.value(&s, v)
+		if !ok {
+			return herald.Record{}, false
+		}
+		p.members = append(p.members, member{
+			key: key, raw: p.text[v.Start:s.Pos()], out: p.out[outStart:len(p.out):len(p.out)],
+			kind: p.body[v.Start], plainStr: v.Kind == jsonscan.String && plain,
+		})
 	}
+	p.pos = s.Pos()
 	rec, ok := p.normalize()
 	if !ok {
 		return herald.Record{}, false
@@ -256,16 +241,6 @@ func (p *fastParser) normalize() (herald.Record, bool) {
 			if m.kind == '{' && !keysWithin(m.raw, p.limits.MaxMetrics, p.limits.MaxNameBytes) {
 				return rec, false
 			}
-		default:
-			// Read as triggers by encoding/json's case-insensitive match
-			// (see checkTriggers): rare enough to leave to parseStd.
-			if len(m.key) == len("policyAlertTriggers") && strings.EqualFold(m.key, "policyAlertTriggers") {
-				return rec, false
-			}
-			// Read as a string field the same way (see checkFoldedNames).
-			if m.kind != '"' && foldsToDecodedString(m.key) != "" {
-				return rec, false
-			}
 		}
 	}
 	if rec.Entity == "" {
@@ -342,273 +317,143 @@ func stringArray(raw string, maxItems, maxBytes int) bool {
 	if raw == "" || raw[0] != '[' {
 		return false
 	}
-	items := 0
-	for i := 1; i < len(raw); i++ {
-		switch raw[i] {
-		case ' ', '\t', '\n', '\r', ',':
-		case ']':
-			return true
-		case 'n':
-			i += len("null") - 1
-			items++
-		case '"':
-			start := i + 1
-			for i++; i < len(raw) && raw[i] != '"'; i++ {
-				if raw[i] == '\\' {
-					i++
-				}
-			}
-			items++
-			if decodedBound(raw[start:min(i, len(raw))]) > maxBytes {
-				return false
-			}
-		default:
+	items := jsonscan.NewElements([]byte(raw))
+	n := 0
+	for item, ok := items.Next(); ok; item, ok = items.Next() {
+		if n++; n > maxItems {
 			return false
 		}
-		if items > maxItems {
+		content, isString := jsonscan.StringContent(item)
+		if !isString && string(item) != "null" || decodedBound(content) > maxBytes {
 			return false
 		}
 	}
-	return false
+	return items.Valid()
 }
 
 // keysWithin reports whether the valid JSON object raw has at most
 // maxKeys members, each name surely at most maxBytes bytes decoded.
-// Repeated names count: they are stored as sent.
 func keysWithin(raw string, maxKeys, maxBytes int) bool {
-	depth, keys, wantKey := 0, 0, false
-	for i := 0; i < len(raw); i++ {
-		switch raw[i] {
-		case '{':
-			depth++
-			wantKey = depth == 1
-		case '[':
-			depth++
-		case '}', ']':
-			depth--
-		case ',':
-			wantKey = depth == 1
-		case '"':
-			start := i + 1
-			for i++; i < len(raw) && raw[i] != '"'; i++ {
-				if raw[i] == '\\' {
-					i++
-				}
-			}
-			if wantKey {
-				wantKey = false
-				if keys++; keys > maxKeys || decodedBound(raw[start:min(i, len(raw))]) > maxBytes {
-					return false
-				}
-			}
+	m := jsonscan.NewMembers([]byte(raw))
+	n := 0
+	for key, _, ok := m.Next(); ok; key, _, ok = m.Next() {
+		if n++; n > maxKeys || decodedBound(key) > maxBytes {
+			return false
 		}
 	}
-	return true
+	return m.Valid()
 }
 
 // decodedBound bounds the bytes the content of a JSON string decodes to:
 // an escape never decodes longer than it is written, but an invalid
 // UTF-8 byte becomes U+FFFD, three bytes.
-func decodedBound(content string) int {
+func decodedBound(content []byte) int {
 	n := len(content)
-	for i := 0; i < len(content); i++ {
-		if content[i] >= 0x80 {
+	for _, c := range content {
+		if c >= 0x80 {
 			n += 2
 		}
 	}
 	return n
 }
 
-// plainKey reads an object key made of printable ASCII with no escapes
-// and nothing json.Marshal would escape; anything else is not ok.
-func (p *fastParser) plainKey() (string, bool) {
-	if p.pos == len(p.body) || p.body[p.pos] != '"' {
+// plainKey returns the top-level name t if it is made of printable ASCII
+// with no escapes and nothing json.Marshal would escape; anything else is
+// not for the fast path.
+func (p *fastParser) plainKey(t jsonscan.Token) (string, bool) {
+	if t.Flags != 0 {
 		return "", false
 	}
-	start := p.pos + 1
-	for i := start; i < len(p.body); i++ {
-		switch c := p.body[i]; {
-		case c == '"':
-			p.pos = i + 1
-			return p.text[start:i], true
-		case c < 0x20 || c >= 0x7f || c == '\\' || c == '<' || c == '>' || c == '&':
+	for _, c := range p.body[t.Start+1 : t.End-1] {
+		if c == 0x7f {
 			return "", false
 		}
 	}
-	return "", false
+	return p.text[t.Start+1 : t.End-1], true
 }
 
-func (p *fastParser) skipSpace() {
-	for p.pos < len(p.body) {
-		switch p.body[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
-}
-
-// value validates the JSON value at p.pos and appends it to p.out as
-// json.Marshal writes a json.RawMessage (compacted, HTML-escaped). plain
-// reports, for a string, that it holds no escapes and only ASCII.
-func (p *fastParser) value(depth int) (plain bool, ok bool) {
-	if p.pos == len(p.body) || depth > maxFastDepth {
-		return false, false
-	}
-	switch c := p.body[p.pos]; c {
-	case '"':
-		return p.string()
-	case '{':
-		p.pos++
-		p.out = append(p.out, '{')
-		p.skipSpace()
-		if p.pos < len(p.body) && p.body[p.pos] == '}' {
-			p.pos++
-			p.out = append(p.out, '}')
-			return false, true
-		}
-		for {
-			if p.pos == len(p.body) || p.body[p.pos] != '"' {
-				return false, false
-			}
-			if _, ok := p.string(); !ok {
-				return false, false
-			}
-			p.skipSpace()
-			if p.pos == len(p.body) || p.body[p.pos] != ':' {
-				return false, false
-			}
-			p.pos++
-			p.out = append(p.out, ':')
-			p.skipSpace()
-			if _, ok := p.value(depth + 1); !ok {
-				return false, false
-			}
-			if more, ok := p.separator('}'); !more {
-				return false, ok
-			}
-		}
-	case '[':
-		p.pos++
-		p.out = append(p.out, '[')
-		p.skipSpace()
-		if p.pos < len(p.body) && p.body[p.pos] == ']' {
-			p.pos++
-			p.out = append(p.out, ']')
-			return false, true
-		}
-		for {
-			if _, ok := p.value(depth + 1); !ok {
-				return false, false
-			}
-			if more, ok := p.separator(']'); !more {
-				return false, ok
-			}
-		}
-	case 't':
-		return false, p.literal("true")
-	case 'f':
-		return false, p.literal("false")
-	case 'n':
-		return false, p.literal("null")
+// value appends the JSON value whose first token is t to p.out as
+// json.Marshal writes a json.RawMessage (compacted, HTML-escaped), leaving
+// s after it. plain reports, for a string, that it holds no escapes. It
+// gives up on a repeated name in a nested object.
+func (p *fastParser) value(s *jsonscan.Scanner, t jsonscan.Token) (plain bool, ok bool) {
+	switch t.Kind {
+	case jsonscan.String:
+		return t.Flags&jsonscan.Escaped == 0, p.appendString(t)
+	case jsonscan.ObjectStart, jsonscan.ArrayStart:
 	default:
-		return false, p.number()
+		p.out = append(p.out, p.body[t.Start:t.End]...)
+		return false, true
 	}
-}
-
-func (p *fastParser) literal(word string) bool {
-	if !strings.HasPrefix(p.text[p.pos:], word) {
-		return false
-	}
-	p.pos += len(word)
-	p.out = append(p.out, word...)
-	return true
-}
-
-// number reads a JSON number (RFC 8259 grammar) and copies it verbatim.
-func (p *fastParser) number() bool {
-	b, i := p.body, p.pos
-	digits := func() int {
-		n := 0
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-			n++
+	depth := s.Depth() - 1
+	for {
+		switch t.Kind {
+		case jsonscan.ObjectStart:
+			p.names.open()
+		case jsonscan.ObjectEnd:
+			p.names.close()
 		}
-		return n
-	}
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	p.out = append(p.out, b[p.pos:i]...)
-	p.pos = i
-	return true
-}
-
-// string reads a JSON string and appends it, escaping <, >, & and
-// U+2028/U+2029 as json.Marshal does.
-func (p *fastParser) string() (plain bool, ok bool) {
-	b := p.body
-	plain = true
-	start := p.pos // copied up to here
-	for i := p.pos + 1; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c == '"':
-			p.out = append(p.out, b[start:i+1]...)
-			p.pos = i + 1
-			return plain, true
-		case c == '\\':
-			plain = false
-			i++
-			if i == len(b) {
+		switch t.Kind {
+		case jsonscan.Key:
+			if !p.names.add(p.name(t)) || !p.appendString(t) {
 				return false, false
 			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
-					return false, false
-				}
-				if b[i+1]|0x20 == 'd' && b[i+2] >= '8' { // a surrogate: parseStd checks the pairing
-					return false, false
-				}
-				i += 4
-			default:
+			p.out = append(p.out, ':')
+		case jsonscan.String:
+			if !p.appendString(t) {
 				return false, false
 			}
-		case c < 0x20:
-			return false, false
+		default:
+			p.out = append(p.out, p.body[t.Start:t.End]...)
+		}
+		if s.Depth() == depth {
+			return false, true
+		}
+		previous := t.Kind
+		if t, ok = s.Next(); !ok {
+			return false, false // a syntax error, or deeper than jsonscan.MaxDepth
+		}
+		switch previous {
+		case jsonscan.ObjectStart, jsonscan.ArrayStart, jsonscan.Key:
+		default:
+			if t.Kind != jsonscan.ObjectEnd && t.Kind != jsonscan.ArrayEnd {
+				p.out = append(p.out, ',')
+			}
+		}
+	}
+}
+
+// name returns the decoded name of the Key token t.
+func (p *fastParser) name(t jsonscan.Token) string {
+	if t.Flags&jsonscan.Escaped == 0 {
+		return p.text[t.Start+1 : t.End-1]
+	}
+	return jsonscan.Unquote(p.body[t.Start+1 : t.End-1])
+}
+
+// appendString appends the string token t, escaping <, >, & and
+// U+2028/U+2029 as json.Marshal does. It gives up on text that is not
+// UTF-8 and on an escaped surrogate, whose errors parseStd words.
+func (p *fastParser) appendString(t jsonscan.Token) bool {
+	b := p.body[t.Start:t.End]
+	if t.Flags&jsonscan.Escaped != 0 && escapesSurrogate(b) {
+		return false
+	}
+	if t.Flags&jsonscan.Special == 0 {
+		p.out = append(p.out, b...)
+		return true
+	}
+	start := 0 // copied up to here
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
 		case c == '<' || c == '>' || c == '&':
 			p.out = append(p.out, b[start:i]...)
 			p.out = append(p.out, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			start = i + 1
 		case c >= 0x80:
-			plain = false
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
-				return false, false // not UTF-8: parseStd words the error
+				return false
 			}
 			if r == '\u2028' || r == '\u2029' {
 				p.out = append(p.out, b[start:i]...)
@@ -618,7 +463,27 @@ func (p *fastParser) string() (plain bool, ok bool) {
 			i += size - 1
 		}
 	}
-	return false, false
+	p.out = append(p.out, b[start:]...)
+	return true
+}
+
+// escapesSurrogate reports whether the quoted string b holds a \u escape
+// of a UTF-16 surrogate (parseStd checks the pairing).
+func escapesSurrogate(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] == 'u' {
+			if b[i+2]|0x20 == 'd' && b[i+3] >= '8' {
+				return true
+			}
+			i += 5
+		} else {
+			i++
+		}
+	}
+	return false
 }
 
 // channelJSON holds each channel as a JSON string.
@@ -632,28 +497,13 @@ var channelJSON = func() map[string][]byte {
 
 const hexDigits = "0123456789abcdef"
 
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// separator reads what follows a member or element: a comma (more: true)
-// or the closing bracket (more: false, ok: true); anything else is not
-// for the fast path (both false).
-func (p *fastParser) separator(closing byte) (more, ok bool) {
-	p.skipSpace()
-	if p.pos == len(p.body) {
-		return false, false
+func (p *fastParser) skipSpace() {
+	for p.pos < len(p.body) {
+		switch p.body[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
 	}
-	switch p.body[p.pos] {
-	case ',':
-		p.pos++
-		p.out = append(p.out, ',')
-		p.skipSpace()
-		return true, true
-	case closing:
-		p.pos++
-		p.out = append(p.out, closing)
-		return false, true
-	}
-	return false, false
 }

@@ -18,6 +18,6 @@
 //
 // Subscription.Match filters events on the fan-out path without
 // allocating. It reads "status", "alert_type" and the telemetry keys
-// straight from the event's Body with a small scanner of top-level JSON
-// members (scan.go).
+// straight from the event's Body with the scanner of top-level JSON
+// members (internal/jsonscan, names matched exactly).
 package channels

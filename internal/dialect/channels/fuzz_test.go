@@ -1,7 +1,6 @@
 package channels
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
 var testTime = time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -151,85 +151,6 @@ func checkMessage(t *testing.T, m Message, inBatch bool) {
 	}
 }
 
-// FuzzScanner holds the top-level member scanner to encoding/json: it
-// accepts exactly the valid objects (nested no deeper than maxDepth),
-// yields their members in order with the same keys and values, and its
-// key comparisons agree with decoding the key and comparing strings.
-func FuzzScanner(f *testing.F) {
-	for _, s := range []string{
-		`{}`, `{"a":1}`, storedAlert, storedTelemetry, storedStatus, storedOther,
-		`{"st\u0061tus":"on\"line","t":{"x":[1,{"z":"}"}]},"y":-0.5e+3,"n":null,"b":true}`,
-		"{ \"a\" : [ 1 , 2 ] ,\n\"b\":{}}", `{"a":1,}`, `{"a":01}`, `{"\ud83d\ude00":"\ud83d"}`, `{"a":"\x"}`,
-		`{"a":[[[[[[1]]]]]]}`, `{"k":"\u212a"}`,
-	} {
-		f.Add([]byte(s), "status")
-	}
-	f.Fuzz(func(t *testing.T, data []byte, probe string) {
-		got, valid := scanAll(data)
-		want, ok := stdMembers(data)
-		if !ok {
-			if valid {
-				t.Fatalf("scanner accepts invalid %q", data)
-			}
-			return
-		}
-		if !valid {
-			if depth(data) > maxDepth {
-				return
-			}
-			t.Fatalf("scanner refuses valid %q", data)
-		}
-		if len(got) != len(want) {
-			t.Fatalf("%q: %d members, encoding/json %d", data, len(got), len(want))
-		}
-		for i := range got {
-			if got[i].key != want[i].key || compact(got[i].value) != compact(want[i].value) {
-				t.Fatalf("%q member %d: %q, encoding/json %q", data, i, got[i], want[i])
-			}
-		}
-		// Filter values come out of encoding/json: valid UTF-8.
-		probe = strings.ToValidUTF8(probe, "\uFFFD")
-		m := newMembers(data)
-		for k, _, ok := m.next(); ok; k, _, ok = m.next() {
-			key := decodeKey(k)
-			for _, s := range []string{probe, key, strings.ToUpper(key), strings.ToLower(probe)} {
-				if rawEqual(k, s) != (key == s) || rawEqualFold(k, s) != strings.EqualFold(key, s) {
-					t.Fatalf("key %q vs %q: equal %v, fold %v", k, s, rawEqual(k, s), rawEqualFold(k, s))
-				}
-			}
-		}
-	})
-}
-
-func compact(s string) string {
-	var b bytes.Buffer
-	if err := json.Compact(&b, []byte(s)); err != nil {
-		return "invalid: " + err.Error()
-	}
-	return b.String()
-}
-
-// depth is the deepest nesting of containers in data, the outer object
-// not counted.
-func depth(data []byte) int {
-	d, most, inString := 0, 0, false
-	for i := 0; i < len(data); i++ {
-		switch c := data[i]; {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			d++
-			most = max(most, d-1)
-		case c == '}' || c == ']':
-			d--
-		}
-	}
-	return most
-}
-
 // FuzzPush renders stored events of any shape on every channel: the text
 // is always one valid JSON object starting with its type, and Match and
 // Telemetry never fail.
@@ -291,19 +212,19 @@ func ownValues(channel string, e *herald.Event, number int64) []Subscription {
 		return out
 	}
 	bodyString := func(key string) string {
-		if v, ok := lookup(e.Body, key); ok {
-			if raw, ok := stringValue(v); ok {
-				return decodeKey(raw)
+		if v, ok := jsonscan.Lookup(e.Body, key); ok {
+			if raw, ok := jsonscan.StringContent(v); ok {
+				return jsonscan.Unquote(raw)
 			}
 		}
 		return ""
 	}
 	var names []string
 	for _, key := range []string{"telemetry", "metrics"} {
-		if v, ok := lookup(e.Body, key); ok {
-			m := newMembers(v)
-			for k, _, ok := m.next(); ok; k, _, ok = m.next() {
-				names = append(names, decodeKey(k))
+		if v, ok := jsonscan.Lookup(e.Body, key); ok {
+			m := jsonscan.NewMembers(v)
+			for k, _, ok := m.Next(); ok; k, _, ok = m.Next() {
+				names = append(names, jsonscan.Unquote(k))
 			}
 		}
 	}

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/filter"
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
 // Match reports whether e is for s. It runs once per subscription per
@@ -132,7 +135,7 @@ func setHasRaw(set *filter.Set, raw []byte, key *filter.Key) bool {
 		}
 		key.AddBytes(raw[:plain])
 		if raw = raw[plain:]; len(raw) > 0 {
-			r, n := nextRune(raw, 0)
+			r, n := jsonscan.NextRune(raw, 0)
 			key.AddRune(r)
 			raw = raw[n:]
 		}
@@ -180,11 +183,11 @@ func matchAlertType(list []string, set *filter.Set, e *herald.Event) bool {
 // matchString reports whether Body's top-level member key is a string
 // that list holds.
 func matchString(list []string, set *filter.Set, body []byte, key string) bool {
-	value, ok := lookup(body, key)
+	value, ok := jsonscan.Lookup(body, key)
 	if !ok {
 		return false
 	}
-	raw, ok := stringValue(value)
+	raw, ok := jsonscan.StringContent(value)
 	if !ok {
 		return false
 	}
@@ -198,13 +201,13 @@ func matchString(list []string, set *filter.Set, body []byte, key string) bool {
 // matchKeys reports whether Body's top-level member key is an object with
 // a member that list names.
 func matchKeys(list []string, set *filter.Set, body []byte, key string) bool {
-	value, ok := lookup(body, key)
+	value, ok := jsonscan.Lookup(body, key)
 	if !ok {
 		return false
 	}
-	m := newMembers(value)
+	m := jsonscan.NewMembers(value)
 	if set == nil {
-		for k, _, ok := m.next(); ok; k, _, ok = m.next() {
+		for k, _, ok := m.Next(); ok; k, _, ok = m.Next() {
 			if scanRaw(list, k) {
 				return true
 			}
@@ -212,8 +215,43 @@ func matchKeys(list []string, set *filter.Set, body []byte, key string) bool {
 		return false
 	}
 	var scratch filter.Key
-	for k, _, ok := m.next(); ok; k, _, ok = m.next() {
+	for k, _, ok := m.Next(); ok; k, _, ok = m.Next() {
 		if setHasRaw(set, k, &scratch) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawEqualFold reports whether the JSON string content raw decodes to s
+// under Unicode simple case folding, as strings.EqualFold compares: the
+// comparison of a filter's values, which ignore case. Names of fields
+// are never compared this way (jsonscan.Equal is exact).
+func rawEqualFold(raw []byte, s string) bool {
+	i, j := 0, 0
+	for i < len(raw) && j < len(s) {
+		var r rune
+		r, i = jsonscan.NextRune(raw, i)
+		t, n := utf8.DecodeRuneInString(s[j:])
+		j += n
+		if r != t && !foldEqual(r, t) {
+			return false
+		}
+	}
+	return i == len(raw) && j == len(s)
+}
+
+// foldEqual reports whether r and t are equal under simple case folding.
+func foldEqual(r, t rune) bool {
+	if r == t {
+		return true
+	}
+	if r < utf8.RuneSelf && t < utf8.RuneSelf {
+		lower := r | 0x20 // maps 'A'-'Z' onto 'a'-'z'; other bytes are checked below
+		return lower == t|0x20 && 'a' <= lower && lower <= 'z'
+	}
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f == t {
 			return true
 		}
 	}

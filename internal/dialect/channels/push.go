@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
 // Pushes: one event rendered as its channel's message (protocols.md §7.2).
@@ -42,9 +43,9 @@ func AppendPush(dst []byte, e *herald.Event, deviceNumber int64) []byte {
 		dst = appendHead(dst, "telemetry_update", herald.ChannelTelemetry, e.ID)
 		dst = appendDeviceField(dst, e.DeviceUUID, deviceNumber)
 		dst = append(dst, `,"telemetry":{`...)
-		m := newMembers(f.telemetry)
+		m := jsonscan.NewMembers(f.telemetry)
 		first := true
-		for key, value, ok := m.next(); ok; key, value, ok = m.next() {
+		for key, value, ok := m.Next(); ok; key, value, ok = m.Next() {
 			if !first {
 				dst = append(dst, ',')
 			}
@@ -112,12 +113,12 @@ func appendAlert(dst []byte, e *herald.Event, deviceNumber int64, f *bodyFields)
 // after type, channel and event_id.
 func appendOther(dst []byte, e *herald.Event) []byte {
 	dst = appendHead(dst, "event", herald.ChannelEvents, e.ID)
-	m := newMembers(e.Body)
-	for key, value, ok := m.next(); ok; key, value, ok = m.next() {
+	m := jsonscan.NewMembers(e.Body)
+	for key, value, ok := m.Next(); ok; key, value, ok = m.Next() {
 		switch {
-		case rawEqual(key, "type"):
+		case jsonscan.Equal(key, "type"):
 			dst = append(dst, `,"change_type":`...)
-		case rawEqual(key, "id"), rawEqual(key, "channel"), rawEqual(key, "event_id"), rawEqual(key, "change_type"):
+		case jsonscan.Equal(key, "id"), jsonscan.Equal(key, "channel"), jsonscan.Equal(key, "event_id"), jsonscan.Equal(key, "change_type"):
 			continue
 		default:
 			dst = append(dst, ',')
@@ -205,13 +206,13 @@ func appendMetricValue(dst []byte, value []byte, eventMs int64) []byte {
 		dst = append(dst, value...)
 		return appendTail(dst, eventMs)
 	}
-	if ts, ok := lookup(value, "timestamp"); ok && string(ts) != "null" {
+	if ts, ok := jsonscan.Lookup(value, "timestamp"); ok && string(ts) != "null" {
 		return append(dst, value...)
 	}
 	dst = append(dst, '{')
-	m := newMembers(value)
-	for key, v, ok := m.next(); ok; key, v, ok = m.next() {
-		if rawEqual(key, "timestamp") {
+	m := jsonscan.NewMembers(value)
+	for key, v, ok := m.Next(); ok; key, v, ok = m.Next() {
+		if jsonscan.Equal(key, "timestamp") {
 			continue // null
 		}
 		dst = appendRawKey(dst, key)
@@ -241,13 +242,13 @@ func readBody(body []byte) bodyFields {
 		{"metadata", &f.metadata}, {"status", &f.status}, {"oldStatus", &f.oldStatus},
 		{"reason", &f.reason}, {"telemetry", &f.telemetry}, {"metrics", &f.metrics},
 	}
-	m := newMembers(body)
-	for key, value, ok := m.next(); ok; key, value, ok = m.next() {
+	m := jsonscan.NewMembers(body)
+	for key, value, ok := m.Next(); ok; key, value, ok = m.Next() {
 		if string(value) == "null" {
 			continue
 		}
 		for _, field := range fields {
-			if *field.dest == nil && rawEqual(key, field.name) {
+			if *field.dest == nil && jsonscan.Equal(key, field.name) {
 				*field.dest = value
 				break
 			}

@@ -3,12 +3,11 @@ package channels
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/filter"
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
 // Metric is one metric of a telemetry event.
@@ -26,14 +25,14 @@ type Metric struct {
 // Telemetry returns the metrics of e's top-level "telemetry" object, in
 // Body order, or nil if it has none.
 func Telemetry(e *herald.Event) []Metric {
-	raw, ok := lookup(e.Body, "telemetry")
+	raw, ok := jsonscan.Lookup(e.Body, "telemetry")
 	if !ok || raw[0] != '{' {
 		return nil
 	}
 	var metrics []Metric
-	m := newMembers(raw)
-	for key, value, ok := m.next(); ok; key, value, ok = m.next() {
-		metrics = append(metrics, Metric{Name: decodeKey(key), Value: json.RawMessage(value), TimestampMs: e.TimestampMs})
+	m := jsonscan.NewMembers(raw)
+	for key, value, ok := m.Next(); ok; key, value, ok = m.Next() {
+		metrics = append(metrics, Metric{Name: jsonscan.Unquote(key), Value: json.RawMessage(value), TimestampMs: e.TimestampMs})
 	}
 	return metrics
 }
@@ -57,20 +56,6 @@ func (s *Subscription) SelectMetrics(all []Metric) []Metric {
 		}
 	}
 	return out
-}
-
-// decodeKey returns the string a JSON string's raw content stands for.
-func decodeKey(raw []byte) string {
-	if !hasBackslash(raw) && utf8.Valid(raw) {
-		return string(raw)
-	}
-	var b strings.Builder
-	for i := 0; i < len(raw); {
-		var r rune
-		r, i = nextRune(raw, i)
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // AppendTelemetryUpdate appends a telemetry_update holding the given
