@@ -49,15 +49,7 @@ type fixture struct {
 func smallFixture(t *testing.T) fixture {
 	t.Helper()
 	return newFixture(t, func(t *testing.T, e *engine.Engine) {
-		for b := range 3 {
-			records := make([]herald.Record, 1000)
-			for i := range records {
-				records[i] = tagged("org-a", 0, b, i, "")
-			}
-			if _, err := e.Append(t.Context(), records); err != nil {
-				t.Fatal(err)
-			}
-		}
+		append3000(t, e)
 	})
 }
 
@@ -322,13 +314,34 @@ func overwriteTail(t *testing.T, path string, n int, b byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	overwrite(t, path, info.Size()-int64(n), n, b)
+}
+
+// overwrite replaces n bytes of a file at off with b repeated.
+func overwrite(t *testing.T, path string, off int64, n int, b byte) {
+	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.WriteAt(bytes.Repeat([]byte{b}, n), info.Size()-int64(n)); err != nil {
+	if _, err := f.WriteAt(bytes.Repeat([]byte{b}, n), off); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// append3000 appends 3,000 events of org-a in three appends of 1,000
+// (tagged 0, append, position): ids 1 to 3000.
+func append3000(t *testing.T, e *engine.Engine) {
+	t.Helper()
+	for b := range 3 {
+		records := make([]herald.Record, 1000)
+		for i := range records {
+			records[i] = tagged("org-a", 0, b, i, "")
+		}
+		if _, err := e.Append(t.Context(), records); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -44,15 +44,7 @@ func TestDamagedDataDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			e := open(t, engine.Config{DataDir: dir})
-			for b := range 3 {
-				records := make([]herald.Record, 1000)
-				for i := range records {
-					records[i] = tagged("org-a", 0, b, i, "")
-				}
-				if _, err := e.Append(t.Context(), records); err != nil {
-					t.Fatal(err)
-				}
-			}
+			append3000(t, e)
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -138,12 +130,5 @@ func recordAfter(t *testing.T, blk string, fraction float64) int64 {
 
 func zero(t *testing.T, path string, off int64, n int) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(make([]byte, n), off); err != nil {
-		t.Fatal(err)
-	}
+	overwrite(t, path, off, n, 0)
 }

@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -39,18 +40,7 @@ func TestProtocolErrorClosesWith1002(t *testing.T) {
 			if _, err := client.Write(tt.frame); err != nil {
 				t.Fatal(err)
 			}
-			_, err := server.ReadMessage()
-			if !errors.Is(err, ErrProtocol) || !errors.Is(err, ErrPeerClosed) {
-				t.Fatalf("ReadMessage err = %v, want ErrProtocol that is also ErrPeerClosed", err)
-			}
-			client.SetReadDeadline(time.Now().Add(patience))
-			f, err := readFrame(client)
-			if err != nil || f.Header.OpCode != ws.OpClose {
-				t.Fatalf("want a close frame, got %+v, %v", f.Header, err)
-			}
-			if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusProtocolError {
-				t.Fatalf("close code %d, want %d", code, ws.StatusProtocolError)
-			}
+			expectProtocolClose(t, server, client, ws.StatusProtocolError)
 			select {
 			case <-server.Done():
 			case <-time.After(patience):
@@ -101,18 +91,26 @@ func TestInvalidUTF8TextClosesWith1007(t *testing.T) {
 			if _, err := client.Write(tt.frame); err != nil {
 				t.Fatal(err)
 			}
-			_, err := server.ReadMessage()
-			if !errors.Is(err, ErrProtocol) || !errors.Is(err, ErrPeerClosed) {
-				t.Fatalf("ReadMessage err = %v, want ErrProtocol that is also ErrPeerClosed", err)
-			}
-			client.SetReadDeadline(time.Now().Add(patience))
-			f, err := readFrame(client)
-			if err != nil || f.Header.OpCode != ws.OpClose {
-				t.Fatalf("want a close frame, got %+v, %v", f.Header, err)
-			}
-			if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusInvalidFramePayloadData {
-				t.Fatalf("close code %d, want %d", code, ws.StatusInvalidFramePayloadData)
-			}
+			expectProtocolClose(t, server, client, ws.StatusInvalidFramePayloadData)
 		})
+	}
+}
+
+// expectProtocolClose checks that server's next read fails with
+// ErrProtocol, also ErrPeerClosed, and that client reads a close frame
+// with code.
+func expectProtocolClose(t *testing.T, server *Conn, client net.Conn, code ws.StatusCode) {
+	t.Helper()
+	_, err := server.ReadMessage()
+	if !errors.Is(err, ErrProtocol) || !errors.Is(err, ErrPeerClosed) {
+		t.Fatalf("ReadMessage err = %v, want ErrProtocol that is also ErrPeerClosed", err)
+	}
+	client.SetReadDeadline(time.Now().Add(patience))
+	f, err := readFrame(client)
+	if err != nil || f.Header.OpCode != ws.OpClose {
+		t.Fatalf("want a close frame, got %+v, %v", f.Header, err)
+	}
+	if got, _ := ws.ParseCloseFrameData(f.Payload); got != code {
+		t.Fatalf("close code %d, want %d", got, code)
 	}
 }
