@@ -36,6 +36,16 @@ type StateView interface {
 	// Latest returns the newest stored event of org that matches the given
 	// fields; an empty field matches anything. ENOTFOUND if there is none.
 	Latest(ctx context.Context, org string, q StateQuery) (*Event, error)
+
+	// States calls fn, from one goroutine and in no particular order, with
+	// the newest stored event of each subject of org whose Entity is one of
+	// entities (exact names), as the state view holds it. It returns copied:
+	// every event of the log up to copied is reflected in what fn saw (an
+	// event fn saw may be newer than copied, and events after copied may
+	// be missing), so a caller that needs the state as of a log position
+	// replays the log after copied on top of what fn saw. An error from fn
+	// stops the walk and is returned.
+	States(ctx context.Context, org string, entities []string, fn func(*Event) error) (copied uint64, err error)
 }
 
 // StateQuery selects events for StateView.Latest. Empty fields match all.

@@ -2,6 +2,7 @@ package inmem
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -229,3 +230,30 @@ func (e *Engine) Latest(ctx context.Context, org string, q herald.StateQuery) (*
 }
 
 func matches(want, have string) bool { return want == "" || want == have }
+
+// States calls fn with the newest event of each subject of org whose
+// entity is one of entities (see herald.StateView). The in-memory state is
+// always up to date: copied is the log's last id.
+func (e *Engine) States(ctx context.Context, org string, entities []string, fn func(*herald.Event) error) (uint64, error) {
+	if err := checkOrg(org); err != nil {
+		return 0, err
+	}
+	e.mu.Lock()
+	copied := e.lastID
+	var found []*herald.Event
+	for s, event := range e.state {
+		if s.org == org && event.Org == org && slices.Contains(entities, s.entity) {
+			found = append(found, event)
+		}
+	}
+	e.mu.Unlock()
+	for _, event := range found {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if err := fn(event); err != nil {
+			return 0, err
+		}
+	}
+	return copied, nil
+}
