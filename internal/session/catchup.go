@@ -10,7 +10,7 @@ import (
 
 func (s *Session) startCatchUpLocked() {
 	s.live = false
-	if s.catchingUp || s.closed || !s.started {
+	if s.catchingUp || s.closed || !s.started || s.paused {
 		return
 	}
 	s.catchingUp = true
@@ -22,7 +22,21 @@ func (s *Session) startCatchUpLocked() {
 	go s.catchUp()
 }
 
-var errRestart = errors.New("position moved")
+var (
+	errRestart = errors.New("position moved")
+	errPaused  = errors.New("delivery paused")
+)
+
+// endIfPaused ends the catch-up if Snapshot has paused delivery: the
+// resume starts a new one.
+func (s *Session) endIfPaused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused {
+		s.catchingUp = false
+	}
+	return s.paused
+}
 
 // catchUp replays the org's events from pos up to the hub's head, then
 // rejoins the live path if the head has not moved meanwhile, or replays
@@ -37,6 +51,9 @@ var errRestart = errors.New("position moved")
 func (s *Session) catchUp() {
 	defer s.wg.Done()
 	for {
+		if s.endIfPaused() {
+			return
+		}
 		s.mu.Lock()
 		from, gen := s.pos, s.gen
 		s.mu.Unlock()
@@ -53,6 +70,11 @@ func (s *Session) catchUp() {
 			return
 		case errors.Is(err, errRestart):
 			continue
+		case errors.Is(err, errPaused):
+			if s.endIfPaused() {
+				return
+			}
+			continue
 		case err != nil:
 			s.endCatchUp()
 			s.node.Logger.Warn("session cannot catch up", "org", s.org, "after", from, "err", err)
@@ -65,10 +87,11 @@ func (s *Session) catchUp() {
 		s.node.Hub.WithHead(func(head uint64) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if s.gen != gen {
-				return
+			if s.gen != gen || s.paused {
+				return // replay again, or end at the top of the loop
 			}
 			s.pos = max(s.pos, target)
+			s.passLocked()
 			if s.pos >= head {
 				s.live, s.catchingUp, rejoined = true, false, true
 			}
@@ -95,13 +118,22 @@ func (s *Session) replayOne(e *herald.Event, gen uint64) error {
 			s.mu.Unlock()
 			return errRestart
 		}
+		if s.paused {
+			s.mu.Unlock()
+			return errPaused
+		}
 		if e.ID <= s.pos {
 			s.mu.Unlock()
 			return nil
 		}
+		if s.barrier != nil && e.ID > s.barrier.at {
+			s.pos = max(s.pos, s.barrier.at) // every event up to it is handled
+			s.passLocked()
+		}
 		msgs := s.matchLocked(e, buf[:0])
 		if len(msgs) == 0 || s.conn.EnqueueAll(msgs) {
 			s.pos = e.ID
+			s.passLocked()
 			s.mu.Unlock()
 			return nil
 		}

@@ -45,16 +45,21 @@ func (n *node) append(t *testing.T, org string, entities ...string) []uint64 {
 	t.Helper()
 	var records []herald.Record
 	for _, entity := range entities {
-		data, _ := json.Marshal(map[string]any{"org": org, "channel": "alerts", "entity": "POLICY_ALERT",
-			"entityUuid": entity, "deviceUuid": "dev-" + entity, "type": "CREATE"})
-		records = append(records, herald.Record{Org: org, Channel: "alerts", Entity: "POLICY_ALERT",
-			EntityUUID: entity, DeviceUUID: "dev-" + entity, Data: data})
+		records = append(records, alertRecord(org, entity))
 	}
 	ids, err := n.log.Append(context.Background(), records)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// alertRecord is a POLICY_ALERT of org for the entity uuid entity.
+func alertRecord(org, entity string) herald.Record {
+	data, _ := json.Marshal(map[string]any{"org": org, "channel": "alerts", "entity": "POLICY_ALERT",
+		"entityUuid": entity, "deviceUuid": "dev-" + entity, "type": "CREATE"})
+	return herald.Record{Org: org, Channel: "alerts", Entity: "POLICY_ALERT",
+		EntityUUID: entity, DeviceUUID: "dev-" + entity, Data: data}
 }
 
 // waitHead waits until the hub has dispatched id.

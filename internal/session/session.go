@@ -121,6 +121,8 @@ type Session struct {
 	closed     bool      // guarded by mu
 	gauge      *orgGauge // guarded by mu: the org's gauges, from Start to Close
 	keep       *keeper   // guarded by mu: save the session when its connection ends
+	paused     bool      // guarded by mu: Snapshot holds delivery at pos
+	barrier    *barrier  // guarded by mu: a reply to queue once pos passes its position
 }
 
 // New returns the session of conn; it delivers nothing until Start.
@@ -343,15 +345,30 @@ func (s *Session) Deliver(events []*herald.Event) {
 	}
 	buf := msgBufs.Get().(*[]wsconn.Message)
 	msgs, last := (*buf)[:0], s.pos
+	queued := true
 	for _, e := range events {
-		if e.ID > s.pos {
-			msgs = s.matchLocked(e, msgs)
-			last = e.ID
+		if e.ID <= s.pos {
+			continue
 		}
+		if s.barrier != nil && e.ID > s.barrier.at {
+			// Every event up to the barrier is matched: they go first,
+			// then the reply, then e.
+			if queued = len(msgs) == 0 || s.conn.EnqueueAll(msgs); !queued {
+				break
+			}
+			s.pos, msgs = last, msgs[:0]
+			s.passLocked()
+		}
+		msgs = s.matchLocked(e, msgs)
+		last = e.ID
+	}
+	if queued {
+		queued = len(msgs) == 0 || s.conn.EnqueueAll(msgs)
 	}
 	switch {
-	case len(msgs) == 0 || s.conn.EnqueueAll(msgs):
+	case queued:
 		s.pos = last
+		s.passLocked()
 	case s.conn.Closing():
 		// The connection is ending; its reader closes the session.
 	default:
