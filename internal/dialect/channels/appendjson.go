@@ -4,73 +4,9 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
-
-// appendString appends s as a JSON string: quote, backslash and control
-// characters escaped, U+2028 and U+2029 escaped (JavaScript clients that
-// eval or embed the text break on them), invalid UTF-8 replaced by U+FFFD.
-// It is what encoding/json writes without its HTML escaping.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendEscaped(dst, s)
-	return append(dst, '"')
-}
-
-// appendEscaped appends s escaped as the inside of a JSON string.
-func appendEscaped(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, `\u00`...)
-				dst = append(dst, hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\u202`...)
-			dst = append(dst, hexDigits[r&0xF])
-			i += n
-			start = i
-			continue
-		}
-		i += n
-	}
-	return append(dst, s[start:]...)
-}
-
-const hexDigits = "0123456789abcdef"
 
 // appendKey appends `"key":` for a key that needs no escaping.
 func appendKey(dst []byte, key string) []byte {
@@ -83,7 +19,7 @@ func appendKey(dst []byte, key string) []byte {
 func appendStringField(dst []byte, key, value string) []byte {
 	dst = append(dst, ',')
 	dst = appendKey(dst, key)
-	return appendString(dst, value)
+	return jsonscan.AppendString(dst, value)
 }
 
 // appendStringList appends a JSON array of strings.
@@ -93,7 +29,7 @@ func appendStringList(dst []byte, list []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, s)
+		dst = jsonscan.AppendString(dst, s)
 	}
 	return append(dst, ']')
 }
@@ -134,7 +70,7 @@ func appendID(dst []byte, id string) []byte {
 	if numericID(id) {
 		return append(dst, id...)
 	}
-	return appendString(dst, id)
+	return jsonscan.AppendString(dst, id)
 }
 
 func numericID(id string) bool {

@@ -1,6 +1,10 @@
 package channels
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/herald-gw/herald/internal/jsonscan"
+)
 
 // AppendMessage appends m as a client sends it: the other side of Decode,
 // for herald's own client (herald monitor) and for tests. Filters go under
@@ -8,7 +12,7 @@ import "strconv"
 // plain decimals go as numbers. Decode of the result gives m back.
 func AppendMessage(dst []byte, m Message) []byte {
 	dst = append(dst, `{"type":`...)
-	dst = appendString(dst, m.Type)
+	dst = jsonscan.AppendString(dst, m.Type)
 	switch m.Type {
 	case TypeAuth:
 		dst = appendStringField(dst, "token", m.Token)
@@ -78,7 +82,7 @@ func appendFilters(dst []byte, sub Subscription) []byte {
 	if sub.Frequency > 0 {
 		sep()
 		dst = appendKey(dst, "frequency")
-		dst = appendString(dst, formatFrequency(sub.Frequency))
+		dst = jsonscan.AppendString(dst, formatFrequency(sub.Frequency))
 	}
 	if len(dst) == empty {
 		return dst[:n]

@@ -3,6 +3,8 @@ package channels
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
 // Server replies. Each appends one complete JSON text to dst and returns
@@ -83,7 +85,7 @@ func AppendSubscribed(dst []byte, sub Subscription) []byte {
 			dst = append(dst, ',')
 		}
 		dst = appendKey(dst, "frequency")
-		dst = appendString(dst, formatFrequency(sub.Frequency))
+		dst = jsonscan.AppendString(dst, formatFrequency(sub.Frequency))
 	}
 	return append(dst, '}', '}')
 }

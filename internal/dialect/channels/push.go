@@ -94,7 +94,7 @@ func appendAlert(dst []byte, e *herald.Event, deviceNumber int64, f *bodyFields)
 			if i > 0 {
 				dst = append(dst, ", "...)
 			}
-			dst = appendEscaped(dst, t)
+			dst = jsonscan.AppendEscaped(dst, t)
 		}
 		dst = append(dst, '"')
 	}
@@ -157,7 +157,7 @@ func AppendDeviceID(dst []byte, deviceUUID string, deviceNumber int64) []byte {
 	if deviceUUID == "" {
 		return dst
 	}
-	return appendString(dst, deviceUUID)
+	return jsonscan.AppendString(dst, deviceUUID)
 }
 
 func appendDeviceField(dst []byte, deviceUUID string, deviceNumber int64) []byte {

@@ -79,7 +79,7 @@ func AppendTelemetryUpdate(dst []byte, eventID uint64, deviceID json.RawMessage,
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, m.Name)
+		dst = jsonscan.AppendString(dst, m.Name)
 		dst = append(dst, ':')
 		ms := m.TimestampMs
 		if ms == 0 {
