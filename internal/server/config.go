@@ -36,6 +36,7 @@ type Config struct {
 	HTTP      HTTPConfig      `koanf:"http"`
 	Limits    LimitsConfig    `koanf:"limits"`
 	Sessions  SessionsConfig  `koanf:"sessions"`
+	ESS       ESSConfig       `koanf:"ess"`
 	Orgs      []OrgConfig     `koanf:"orgs"`
 	LogLevel  string          `koanf:"log_level"` // debug | info (default) | warn | error
 	// AcceptDataLoss lets the embedded engine start on a damaged log by
@@ -178,6 +179,7 @@ type LimitsConfig struct {
 	StompBodyBytes   int            `koanf:"stomp_body_bytes"`   // default 64 KiB
 	StompHeaderLines int            `koanf:"stomp_header_lines"` // default 64
 	Channels         ChannelsLimits `koanf:"channels"`           // the channels dialect
+	ESS              ESSLimits      `koanf:"ess"`                // the ess dialect
 }
 
 // OrgConfig declares an org and what belongs to it; applied at every start.

@@ -16,6 +16,7 @@ import (
 	"github.com/herald-gw/herald/internal/auth"
 	"github.com/herald-gw/herald/internal/devices"
 	"github.com/herald-gw/herald/internal/dialect/channels"
+	"github.com/herald-gw/herald/internal/dialect/ess"
 	"github.com/herald-gw/herald/internal/dialect/stomp"
 	"github.com/herald-gw/herald/internal/engine"
 	"github.com/herald-gw/herald/internal/hub"
@@ -42,6 +43,7 @@ type Server struct {
 	stomp     *stomp.Config // shared by the STOMP connections
 
 	channels     *channels.Config // shared by the channels connections
+	ess          *ess.Config      // shared by the ess connections
 	channelConns atomic.Int64
 	tokens       *auth.Verifier // nil when no JWT key is configured
 	users        *userLimits
@@ -129,6 +131,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.tokens != nil {
 		s.api.Tokens = s.tokens
 	}
+	s.ess = s.essConfig()
 	mux := http.NewServeMux()
 	s.api.Register(mux)
 	for _, d := range s.dialects() {

@@ -23,6 +23,7 @@ func (s *Server) dialects() []dialect {
 	return []dialect{
 		{"stomp", []string{"/websocket", "/websocket/"}, s.serveSTOMP},
 		{"channels", []string{"/ws", "/ws/"}, s.serveChannels},
+		{"ess", []string{"/api/ws/events/v1", "/api/ws/events/v1/"}, s.serveESS},
 	}
 }
 

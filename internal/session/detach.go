@@ -88,3 +88,10 @@ func NewID() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Forget undoes Keep: the session ends with its connection.
+func (s *Session) Forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keep = nil
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"strings"
+	"sync"
 )
 
 // EventType is an ess event type: the GUID a subscription names and a
@@ -115,9 +116,17 @@ func TypeGUID(entity string) string {
 	return NameGUID("event type", entity)
 }
 
-// LookupType returns the well-known event type with the given GUID (any
-// case), or nil.
-func LookupType(id string) *EventType { return typesByID[strings.ToLower(id)] }
+// LookupType returns the event type with the given GUID (any case): a
+// well-known one or one Learn has seen; nil if none.
+func LookupType(id string) *EventType {
+	id = strings.ToLower(id)
+	if t := typesByID[id]; t != nil {
+		return t
+	}
+	learned.Lock()
+	defer learned.Unlock()
+	return learned.byID[id]
+}
 
 // LookupStateGroup returns the state group with the given GUID (any
 // case), or nil.
@@ -193,4 +202,38 @@ func KindsOf(resourceType string) (kinds []string, ok bool) {
 		return nil, true // any other kind
 	}
 	return nil, false
+}
+
+// learned are the name-based types herald has rendered, so that the REST
+// lookup can name them: a name-based GUID cannot be turned back into its
+// name. Bounded: the oldest are forgotten first.
+var learned = struct {
+	sync.Mutex
+	byID  map[string]*EventType
+	order []string
+}{byID: map[string]*EventType{}}
+
+// maxLearned bounds the learned types.
+const maxLearned = 4096
+
+// Learn returns the event type of entity, and remembers a name-based one
+// for LookupType.
+func Learn(entity string) *EventType {
+	if t := typesByEntity[entity]; t != nil {
+		return t
+	}
+	id := NameGUID("event type", entity)
+	learned.Lock()
+	defer learned.Unlock()
+	if t := learned.byID[id]; t != nil {
+		return t
+	}
+	t := &EventType{ID: id, Entity: entity, DisplayName: displayName(entity)}
+	if len(learned.order) >= maxLearned {
+		delete(learned.byID, learned.order[0])
+		learned.order = learned.order[1:]
+	}
+	learned.byID[id] = t
+	learned.order = append(learned.order, id)
+	return t
 }

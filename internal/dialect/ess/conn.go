@@ -1,0 +1,463 @@
+package ess
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/session"
+	"github.com/herald-gw/herald/internal/wsconn"
+)
+
+// Name is the dialect's name for its detached sessions.
+const Name = "ess"
+
+// Protocol is the sub-protocol a .NET client offers; selected when offered.
+const Protocol = "EventsAndStateWebSocketApi"
+
+// Verifier checks a bearer token (a JWT, or an API key): who it is for,
+// and until when (zero: no expiry).
+type Verifier func(ctx context.Context, token string) (herald.Principal, time.Time, error)
+
+// Config is what the ess dialect needs from its node; one is shared by
+// all its connections. Set it up once, with WithDefaults.
+type Config struct {
+	Node    *session.Node    // required
+	State   herald.StateView // required for getState
+	Verify  Verifier         // nil: every token is refused
+	Devices DeviceKinds      // nil: no device is registered
+
+	AuthTimeout         time.Duration // for the authenticate command when the upgrade had no token; default 10s
+	PingInterval        time.Duration // WebSocket pings; default 30s
+	MaxMessageBytes     int           // inbound command; default 256 KiB
+	MaxSubscriptions    int           // per session; default 100
+	MaxFilters          int           // per session, over its subscriptions; default 200
+	MaxStateBytes       int           // a getState reply; default 4 MiB
+	MaxEventsPerMessage int           // events in one {"events":[…]} push; default 100
+	// CloseOnExpiry closes a connection when its token expires (the
+	// session stays resumable). false, the default, is the vendor's
+	// behaviour: a token is checked when it is presented only.
+	CloseOnExpiry bool
+
+	r *renderer
+}
+
+// WithDefaults returns c with its zero fields set to the defaults.
+func (c Config) WithDefaults() Config {
+	if c.Devices == nil {
+		c.Devices = noDevices{}
+	}
+	if c.AuthTimeout <= 0 {
+		c.AuthTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 256 << 10
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 100
+	}
+	if c.MaxFilters <= 0 {
+		c.MaxFilters = 200
+	}
+	if c.MaxStateBytes <= 0 {
+		c.MaxStateBytes = 4 << 20
+	}
+	if c.MaxEventsPerMessage <= 0 {
+		c.MaxEventsPerMessage = 100
+	}
+	c.r = newRenderer(c.Devices, c.MaxEventsPerMessage)
+	return c
+}
+
+// Statuses of replies (protocols.md §1.3).
+const (
+	StatusOK           = 200
+	StatusCreated      = 201
+	StatusBadRequest   = 400
+	StatusUnauthorized = 401
+	StatusForbidden    = 403
+	StatusNotFound     = 404
+	StatusTooLarge     = 413
+	StatusUnavailable  = 503
+)
+
+// maxAuthFailures closes a connection after this many refused
+// authenticate commands.
+const maxAuthFailures = 3
+
+// conn is one ess connection: the dialect's session.Handler.
+type conn struct {
+	cfg     *Config
+	conn    *wsconn.Conn
+	session *session.Session
+
+	// Reader goroutine only.
+	principal    herald.Principal
+	authed       bool
+	authFailures int
+	sessionID    string // "" until startSession
+	driverSub    *session.Sub
+
+	subs   atomic.Pointer[subscriptions] // read by the delivery path
+	mu     sync.Mutex
+	expiry *time.Timer // guarded by mu
+	ended  bool        // guarded by mu
+}
+
+// Serve serves an ess session on an upgraded connection; it returns at
+// once (see session.Serve). p is the principal of the upgrade's bearer
+// token, nil when there was none: the first command must then be
+// authenticate. ended, if not nil, runs once the session is over.
+func Serve(c *wsconn.Conn, cfg *Config, p *herald.Principal, exp time.Time, ended func()) {
+	h := &conn{cfg: cfg, conn: c}
+	h.subs.Store(&subscriptions{})
+	h.session = session.New(cfg.Node, c)
+	if p != nil {
+		h.admit(*p, exp)
+	} else {
+		c.SetReadDeadline(time.Now().Add(cfg.AuthTimeout))
+	}
+	h.session.Serve(h, ended)
+}
+
+// admit makes the connection p's.
+func (c *conn) admit(p herald.Principal, exp time.Time) {
+	c.principal, c.authed = p, true
+	c.conn.SetReadDeadline(time.Time{})
+	c.session.Start(p.Org)
+	c.conn.StartPing(c.cfg.PingInterval)
+	c.setExpiry(exp)
+}
+
+// Handle implements session.Handler: one command.
+func (c *conn) Handle(data []byte) bool {
+	if len(data) > c.cfg.MaxMessageBytes {
+		return c.closeMalformed("a command of " + strconv.Itoa(len(data)) + " bytes; at most " + strconv.Itoa(c.cfg.MaxMessageBytes))
+	}
+	cmd, err := Decode(data)
+	if err != nil {
+		return c.closeMalformed(err.Error())
+	}
+	if cmd.Unknown != "" {
+		return c.replyError(cmd, StatusBadRequest, "Unknown command "+strconv.Quote(cmd.Unknown)+
+			": use authenticate, startSession, addSubscription, removeSubscription or getState.")
+	}
+	if cmd.Name == CommandAuthenticate {
+		return c.authenticate(cmd)
+	}
+	if !c.authed {
+		return c.replyError(cmd, StatusUnauthorized, "Not authenticated: send an Authorization: Bearer header on the upgrade, or an authenticate command first.")
+	}
+	if cmd.Name == CommandStartSession {
+		return c.startSession(cmd)
+	}
+	if c.sessionID == "" {
+		return c.replyError(cmd, StatusBadRequest, "No session: send startSession first.")
+	}
+	switch cmd.Name {
+	case CommandAddSubscription:
+		return c.addSubscription(cmd)
+	case CommandRemoveSubscription:
+		return c.removeSubscription(cmd)
+	case CommandGetState:
+		return c.getState(cmd)
+	}
+	return true
+}
+
+// ReadFailed implements session.Handler.
+func (c *conn) ReadFailed(err error) bool {
+	switch {
+	case errors.Is(err, wsconn.ErrMessageTooLarge), errors.Is(err, wsconn.ErrFrameTooLarge):
+		c.conn.CloseAfterFlush(ws.StatusMessageTooBig, "command larger than "+strconv.Itoa(c.cfg.MaxMessageBytes)+" bytes", nil)
+	default:
+		c.conn.CloseAfterFlush(ws.StatusPolicyViolation, "not authenticated within "+c.cfg.AuthTimeout.String(), nil)
+	}
+	return false
+}
+
+// Lost implements session.Handler: the session cannot go on without a
+// gap. The client's resume will get a new session (201), which tells it
+// events may have been lost.
+func (c *conn) Lost(err error) {
+	c.session.Forget() // its cursor is gone: a resume must make a new session
+	c.conn.CloseAfterFlush(ws.StatusInternalServerError, closeReason("events lost: "+herald.ErrorMessage(err)), nil)
+}
+
+// AppendEvents implements wsconn.Renderer (see renderer.AppendEvents).
+func (c *conn) AppendEvents(parts [][]byte, scratch []byte, events []wsconn.Message) ([][]byte, []byte, int) {
+	return c.cfg.r.AppendEvents(parts, scratch, events)
+}
+
+// Ended implements session.Handler.
+func (c *conn) Ended() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended = true
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+}
+
+func (c *conn) closeMalformed(reason string) bool {
+	c.conn.CloseAfterFlush(ws.StatusPolicyViolation, closeReason("malformed command: "+reason), nil)
+	return false
+}
+
+// closeReason fits a reason into a close frame (123 bytes, UTF-8).
+func closeReason(s string) string {
+	const max = 123
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// send queues a reply; a client whose queue is full of replies is not
+// reading them, and is disconnected.
+func (c *conn) send(b []byte) bool {
+	if !c.conn.Send(b) {
+		c.conn.Close()
+		return false
+	}
+	return true
+}
+
+func (c *conn) replyError(cmd Command, status int, text string) bool {
+	return c.send(AppendError(nil, cmd.CommandID, status, text))
+}
+
+func (c *conn) authenticate(cmd Command) bool {
+	token := strings.TrimSpace(cmd.Token)
+	if len(token) > 7 && strings.EqualFold(token[:7], "bearer ") {
+		token = strings.TrimSpace(token[7:])
+	}
+	var p herald.Principal
+	var exp time.Time
+	var err error = herald.Errorf(herald.EUNAUTHORIZED, "this server verifies no tokens")
+	if token == "" {
+		err = herald.Errorf(herald.EUNAUTHORIZED, `authenticate needs a "token"`)
+	} else if c.cfg.Verify != nil {
+		p, exp, err = c.cfg.Verify(context.Background(), token)
+	}
+	if err == nil && !p.Can(herald.ScopeSubscribe) {
+		err = herald.Errorf(herald.EFORBIDDEN, "the token lacks the subscribe scope")
+	}
+	if err == nil && c.authed && p.Org != c.principal.Org {
+		err = herald.Errorf(herald.EFORBIDDEN, "the token is for another org than this connection's")
+	}
+	if err != nil {
+		c.authFailures++
+		status := StatusUnauthorized
+		if herald.ErrorCode(err) == herald.EFORBIDDEN {
+			status = StatusForbidden
+		}
+		if !c.replyError(cmd, status, "Authentication failed: "+herald.ErrorMessage(err)) {
+			return false
+		}
+		if c.authFailures >= maxAuthFailures {
+			c.conn.CloseAfterFlush(ws.StatusPolicyViolation, "authentication failed "+strconv.Itoa(maxAuthFailures)+" times", nil)
+			return false
+		}
+		return true
+	}
+	if !c.authed {
+		if !c.send(AppendReply(nil, cmd.CommandID, StatusOK, "", "")) {
+			return false
+		}
+		c.admit(p, exp)
+		return true
+	}
+	c.principal = p
+	c.setExpiry(exp)
+	return c.send(AppendReply(nil, cmd.CommandID, StatusOK, "", ""))
+}
+
+// setExpiry (re)arms the close at the token's expiry, if configured.
+func (c *conn) setExpiry(exp time.Time) {
+	if !c.cfg.CloseOnExpiry || exp.IsZero() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return
+	}
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiry = time.AfterFunc(time.Until(exp), func() {
+		c.conn.CloseAfterFlush(ws.StatusPolicyViolation, "token expired: reconnect with a new token to resume the session", nil)
+	})
+}
+
+// startSession creates a session or resumes a detached one.
+func (c *conn) startSession(cmd Command) bool {
+	if c.sessionID != "" {
+		return c.replyError(cmd, StatusBadRequest, "This connection already has session "+c.sessionID+".")
+	}
+	if cmd.SessionID != "" {
+		if ok, goOn := c.resume(cmd); ok || !goOn {
+			return goOn
+		}
+	}
+	id := newSessionID()
+	c.driverSub = &session.Sub{ID: "ess", Match: c.match}
+	if err := c.session.Subscribe(c.driverSub, nil, nil); err != nil {
+		return c.replyError(cmd, statusOf(err), "The session could not start: "+herald.ErrorMessage(err))
+	}
+	c.sessionID = id
+	c.session.Keep(id, Name, c.detachedState)
+	return c.send(AppendReply(nil, cmd.CommandID, StatusCreated, "sessionId", id))
+}
+
+// resume takes over the detached session cmd names. ok is false when it
+// cannot be resumed (unknown, expired, another org's, or the events after
+// its cursor are gone): the caller then creates a new one.
+func (c *conn) resume(cmd Command) (ok, goOn bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := c.session.Attach(ctx, cmd.SessionID, Name)
+	if err != nil {
+		return false, true
+	}
+	after := d.After
+	if cmd.EventID != "" {
+		id, err := strconv.ParseUint(cmd.EventID, 10, 64)
+		if err != nil {
+			return false, true // not an id herald sent
+		}
+		after = id
+	}
+	var subs []*subscription
+	if len(d.State) > 0 && json.Unmarshal(d.State, &subs) != nil {
+		return false, true
+	}
+	// A cursor past retention would only end in Lost: answer 201 now.
+	if _, err := c.cfg.Node.Log.Replay(ctx, c.principal.Org, after, after+1, func(*herald.Event) error { return nil }); err != nil {
+		return false, true
+	}
+	restored := &subscriptions{}
+	for _, s := range subs {
+		restored = restored.with(newSubscription(s.ID, s.Specs))
+	}
+	// The reply goes first, then the replay (protocols.md §1.5).
+	if !c.send(AppendReply(nil, cmd.CommandID, StatusOK, "sessionId", d.ID)) {
+		return true, false
+	}
+	c.subs.Store(restored)
+	c.driverSub = &session.Sub{ID: "ess", Match: c.match}
+	if err := c.session.Subscribe(c.driverSub, &after, nil); err != nil {
+		c.conn.CloseAfterFlush(ws.StatusInternalServerError, closeReason("resume failed: "+herald.ErrorMessage(err)), nil)
+		return true, false
+	}
+	c.sessionID = d.ID
+	c.session.Keep(d.ID, Name, c.detachedState)
+	return true, true
+}
+
+// detachedState is the session's subscriptions, kept while it is detached.
+func (c *conn) detachedState() json.RawMessage {
+	b, _ := json.Marshal(c.subs.Load().list)
+	return b
+}
+
+// match is the driver subscription's filter: the union of the session's.
+func (c *conn) match(e *herald.Event) bool {
+	subs := c.subs.Load()
+	return len(subs.list) > 0 && subs.match(c.cfg.r.keyOf(e))
+}
+
+func (c *conn) addSubscription(cmd Command) bool {
+	subs := c.subs.Load()
+	if len(subs.list) >= c.cfg.MaxSubscriptions {
+		return c.replyError(cmd, StatusBadRequest, "A session may hold "+strconv.Itoa(c.cfg.MaxSubscriptions)+" subscriptions.")
+	}
+	if subs.filters+len(cmd.Filters) > c.cfg.MaxFilters {
+		return c.replyError(cmd, StatusBadRequest, "A session may hold "+strconv.Itoa(c.cfg.MaxFilters)+" filters over its subscriptions.")
+	}
+	sub := newSubscription(newSessionID(), cmd.Filters)
+	// The reply is queued before the subscription can match anything.
+	if !c.send(AppendReply(nil, cmd.CommandID, StatusOK, "subscriptionId", sub.ID)) {
+		return false
+	}
+	c.subs.Store(subs.with(sub))
+	return true
+}
+
+func (c *conn) removeSubscription(cmd Command) bool {
+	subs, ok := c.subs.Load().without(cmd.SubscriptionID)
+	if !ok {
+		return c.replyError(cmd, StatusNotFound, "No subscription "+strconv.Quote(clip(cmd.SubscriptionID))+" in this session.")
+	}
+	c.subs.Store(subs)
+	return c.send(AppendReply(nil, cmd.CommandID, StatusOK, "subscriptionId", cmd.SubscriptionID))
+}
+
+// getState answers with the state of the session's subscriptions, taken
+// at a log position consistent with the events pushed (session.Snapshot).
+func (c *conn) getState(cmd Command) bool {
+	if c.cfg.State == nil {
+		return c.replyError(cmd, StatusUnavailable, "This server keeps no state.")
+	}
+	subs := c.subs.Load()
+	key := func(e *herald.Event) (string, bool) {
+		group := StateGroupOf(e.Entity)
+		if group == nil || len(subs.list) == 0 {
+			return "", false
+		}
+		k := c.cfg.r.keyOf(e)
+		if !subs.match(k) {
+			return "", false
+		}
+		return string(k.resourceType) + "/" + string(k.source) + "\x00" + group.ID, true
+	}
+	reply := func(states []*herald.Event) []byte {
+		b := c.cfg.r.appendStates(nil, cmd.CommandID, states)
+		if len(b) > c.cfg.MaxStateBytes {
+			return AppendError(nil, cmd.CommandID, StatusTooLarge, "The state of this session's subscriptions is "+
+				strconv.Itoa(len(b))+" bytes, more than "+strconv.Itoa(c.cfg.MaxStateBytes)+
+				" (limits.ess.max_state_bytes): subscribe to fewer sources.")
+		}
+		return b
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.session.Snapshot(ctx, c.cfg.State, StatefulEntities, key, reply); err != nil {
+		return c.replyError(cmd, StatusUnavailable, "The state could not be read: "+herald.ErrorMessage(err))
+	}
+	return true
+}
+
+func statusOf(err error) int {
+	switch herald.ErrorCode(err) {
+	case herald.EINVALID, herald.ECONFLICT:
+		return StatusBadRequest
+	case herald.ETOOLARGE:
+		return StatusTooLarge
+	}
+	return StatusUnavailable
+}
+
+// newSessionID returns a new unguessable id in GUID form, as the
+// vendor's are.
+func newSessionID() string {
+	h := session.NewID() // 32 hex digits
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
