@@ -357,14 +357,20 @@ func (c *conn) resume(cmd Command) (ok, goOn bool) {
 	for _, s := range subs {
 		restored = restored.with(newSubscription(s.ID, s.Specs))
 	}
-	// The reply goes first, then the replay (protocols.md §1.5).
-	if !c.send(AppendReply(nil, cmd.CommandID, StatusOK, "sessionId", d.ID)) {
-		return true, false
-	}
+	// The reply goes first, then the replay (protocols.md §1.5): Subscribe
+	// queues it before any event can be.
 	c.subs.Store(restored)
 	c.driverSub = &session.Sub{ID: "ess", Match: c.match}
-	if err := c.session.Subscribe(c.driverSub, &after, nil); err != nil {
-		c.conn.CloseAfterFlush(ws.StatusInternalServerError, closeReason("resume failed: "+herald.ErrorMessage(err)), nil)
+	sent := true
+	err = c.session.Subscribe(c.driverSub, &after, func() {
+		sent = c.send(AppendReply(nil, cmd.CommandID, StatusOK, "sessionId", d.ID))
+	})
+	if err != nil {
+		// A cursor beyond the log's end, say: not an id herald sent.
+		c.subs.Store(&subscriptions{})
+		return false, true
+	}
+	if !sent {
 		return true, false
 	}
 	c.sessionID = d.ID
