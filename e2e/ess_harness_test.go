@@ -24,7 +24,7 @@ const (
 // JSON commands with a counting commandId, a reply awaited by skipping
 // event pushes, which it keeps.
 type essClient struct {
-	t      *testing.T
+	t      testing.TB
 	c      *websocket.Conn
 	nextID int64
 	pushed []map[string]any // events received, in order, from every {"events":[…]}
@@ -35,7 +35,7 @@ func (ts *testServer) essURL() string {
 }
 
 // dialESS connects with "Authorization: Bearer <bearer>" (none if "").
-func dialESS(t *testing.T, url, bearer string) *essClient {
+func dialESS(t testing.TB, url, bearer string) *essClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
