@@ -183,7 +183,8 @@ func TestESSResumeBeyondRetention(t *testing.T) {
 func TestESSState(t *testing.T) {
 	ts := startServer(t, testConfig(t.TempDir()))
 	ts.publish(keyA, motion("MOTION_STARTED", camA))
-	ts.publish(keyA, motion("MOTION_STOPPED", camA), motion("MOTION_STARTED", camB))
+	ts.publish(keyA, motion("MOTION_STOPPED", camA))
+	ts.publish(keyB, motion("MOTION_STARTED", camB))
 
 	c := dialESS(t, ts.essURL(), keyA)
 	c.startSession("", "")

@@ -402,8 +402,3 @@ func (e *Engine) firstSince(ctx context.Context, t time.Time, last uint64) (uint
 	}
 	return answer.Message.Seq, nil
 }
-
-// States implements herald.StateView. (Being written: see issue 10.)
-func (e *Engine) States(ctx context.Context, org string, entities []string, fn func(*herald.Event) error) (uint64, error) {
-	return 0, herald.Errorf(herald.EUNAVAILABLE, "engine: States is not written yet")
-}
