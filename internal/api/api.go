@@ -33,6 +33,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", a.readiness)
 	mux.HandleFunc("POST /api/events", a.publish)
 	a.registerRhombus(mux)
+	a.registerESS(mux)
 }
 
 // APIKeyPrincipal authenticates the request's x-auth-apikey header and

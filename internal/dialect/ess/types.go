@@ -237,3 +237,25 @@ func Learn(entity string) *EventType {
 	learned.order = append(learned.order, id)
 	return t
 }
+
+// KnownTypes returns the well-known event types and the learned ones.
+func KnownTypes() []*EventType {
+	list := append([]*EventType(nil), wellKnown...)
+	learned.Lock()
+	defer learned.Unlock()
+	for _, id := range learned.order {
+		list = append(list, learned.byID[id])
+	}
+	return list
+}
+
+// StateGroups returns the state groups, in the order of their types.
+func StateGroups() []*StateGroup {
+	var list []*StateGroup
+	for _, t := range wellKnown {
+		if len(list) == 0 || list[len(list)-1] != t.StateGroup {
+			list = append(list, t.StateGroup)
+		}
+	}
+	return list
+}
