@@ -82,4 +82,9 @@ type Registry interface {
 	// (for example that the first-start bootstrap has run).
 	Setting(ctx context.Context, name string) (string, error)
 	PutSetting(ctx context.Context, name, value string) error
+	// CreateSetting stores value under name only if the setting does not
+	// exist yet, and returns the value the setting holds afterwards: value,
+	// or what an earlier (or concurrent, on another node) call stored.
+	// Racing callers all get the same answer.
+	CreateSetting(ctx context.Context, name, value string) (string, error)
 }

@@ -25,6 +25,7 @@ type API struct {
 	Ingest       ingest.Limits
 	Tokens       TokenVerifier // bearer tokens for /healthz; nil: API keys only
 	Health       Health        // what /healthz and /readyz report (health.go)
+	IDP          IDPConfig     // the token endpoint (idp.go), served by Handler
 }
 
 // Register mounts the endpoints on mux.

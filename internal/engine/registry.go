@@ -142,6 +142,25 @@ func (e *Engine) PutSetting(ctx context.Context, name, value string) error {
 	return engineError("put setting", err)
 }
 
+// CreateSetting stores the named setting unless it exists (a KV create,
+// which JetStream refuses when the key is there), then returns the value
+// it holds.
+func (e *Engine) CreateSetting(ctx context.Context, name, value string) (string, error) {
+	if name == "" || len(name) > herald.MaxNameBytes {
+		return "", herald.Errorf(herald.EINVALID, "engine: a setting's name must have 1 to %d bytes", herald.MaxNameBytes)
+	}
+	cctx, cancel := withTimeout(ctx)
+	defer cancel()
+	_, err := e.settings.Create(cctx, encodeKey(name), []byte(value))
+	if err == nil {
+		return value, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return "", engineError("create setting", err)
+	}
+	return e.Setting(ctx, name)
+}
+
 func (e *Engine) put(ctx context.Context, kv jetstream.KeyValue, key string, value any) error {
 	data, err := json.Marshal(value)
 	if err != nil {

@@ -228,6 +228,21 @@ func (e *Engine) PutSetting(ctx context.Context, name, value string) error {
 	return nil
 }
 
+// CreateSetting stores the named setting unless it exists, and returns
+// the value it holds.
+func (e *Engine) CreateSetting(ctx context.Context, name, value string) (string, error) {
+	if name == "" || len(name) > herald.MaxNameBytes {
+		return "", herald.Errorf(herald.EINVALID, "inmem: a setting's name must have 1 to %d bytes", herald.MaxNameBytes)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.settings[name]; ok {
+		return old, nil
+	}
+	e.settings[name] = value
+	return value, nil
+}
+
 func isHex(s string) bool {
 	if s == "" {
 		return false

@@ -121,7 +121,8 @@ type SessionsConfig struct {
 }
 
 // AuthConfig holds authentication settings. The JWT settings are
-// optional: with none of them set, token auth is off.
+// optional: with no key set, herald serve signs and checks tokens with a
+// secret it generates once and keeps in the engine (jwtsecret.go).
 type AuthConfig struct {
 	JWTSecret    string `koanf:"jwt_secret"`     // HS256 secret, at least 32 bytes; default none
 	JWTPublicKey string `koanf:"jwt_public_key"` // PEM text or file of RSA/EC/Ed25519 public keys; default none
@@ -131,6 +132,12 @@ type AuthConfig struct {
 	JWTAlgorithms []string `koanf:"jwt_algorithms"`
 	JWTIssuer     string   `koanf:"jwt_issuer"`   // if set, tokens' iss must equal it
 	JWTAudience   string   `koanf:"jwt_audience"` // if set, tokens' aud must contain it
+	// TokenTTL is the lifetime of the tokens POST /API/IDP/connect/token
+	// issues; default 1h, at most 8760h.
+	TokenTTL time.Duration `koanf:"token_ttl"`
+	// CORSOrigins are the browser origins that may call the token
+	// endpoint; default ["*"]: any, as it uses no cookies.
+	CORSOrigins []string `koanf:"cors_origins"`
 }
 
 // JWTEnabled reports whether any JWT key is configured.
@@ -157,6 +164,19 @@ func (a AuthConfig) validate() error {
 	}
 	if err := a.JWT().Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// checkTokenSettings checks the token endpoint's settings.
+func (a AuthConfig) checkTokenSettings() error {
+	if a.TokenTTL < 0 || a.TokenTTL > 365*24*time.Hour {
+		return fmt.Errorf("config: auth.token_ttl must be between 0 (the default, 1h) and 8760h, not %s", a.TokenTTL)
+	}
+	for _, o := range a.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return fmt.Errorf("config: auth.cors_origins: %q is neither \"*\" nor an origin such as https://example.com", o)
+		}
 	}
 	return nil
 }
@@ -317,6 +337,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: http.max_conns_per_ip must be at least 1, or -1 for no cap, not %d", c.HTTP.MaxConnsPerIP)
 	}
 	if err := c.State.validate(); err != nil {
+		return err
+	}
+	if err := c.Auth.checkTokenSettings(); err != nil {
 		return err
 	}
 	if err := c.Auth.validate(); err != nil {

@@ -45,7 +45,7 @@ type Server struct {
 	channels     *channels.Config // shared by the channels connections
 	ess          *ess.Config      // shared by the ess connections
 	channelConns atomic.Int64
-	tokens       *auth.Verifier // nil when no JWT key is configured
+	tokens       *auth.Verifier // the configured keys, or the engine's generated secret
 	users        *userLimits
 	devices      *devices.Directory
 	statusMu     sync.Mutex
@@ -113,23 +113,21 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	stompCfg := s.stompConfig()
 	s.stomp = &stompCfg
 	s.users, s.devices = newUserLimits(cfg.Limits.Channels), devices.New()
-	var tokens channels.TokenVerifier // stays a nil interface without keys
-	if cfg.Auth.JWTEnabled() {
-		if s.tokens, err = auth.NewVerifier(ctx, cfg.Auth.JWT(), eng); err != nil {
-			ln.Close()
-			eng.Close()
-			return nil, fmt.Errorf("auth: %w", err)
-		}
-		tokens = s.tokens
+	jwtCfg, signingSecret, err := tokenKeys(ctx, cfg, eng, logger)
+	if err == nil {
+		s.tokens, err = auth.NewVerifier(ctx, jwtCfg, eng)
 	}
-	s.channels = s.channelsConfig(tokens)
+	if err != nil {
+		ln.Close()
+		eng.Close()
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	s.channels = s.channelsConfig(s.tokens)
 	s.api = &api.API{
 		Log: eng, State: eng, Registry: eng, Keys: auth.Keys{Registry: eng}, Logger: logger,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch, MaxTriggers: cfg.Limits.MaxTriggers, MaxMetrics: cfg.Limits.MaxMetrics},
-		Health: s.healthSource(),
-	}
-	if s.tokens != nil {
-		s.api.Tokens = s.tokens
+		Health: s.healthSource(), Tokens: s.tokens,
+		IDP: api.IDPConfig{Secret: signingSecret, TTL: cfg.Auth.TokenTTL, CORSOrigins: cfg.Auth.CORSOrigins},
 	}
 	s.ess = s.essConfig()
 	mux := http.NewServeMux()
@@ -143,7 +141,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	// The timeouts bound plain requests only: a WebSocket is hijacked, and
 	// the upgrader (gobwas ws.HTTPUpgrader) clears the deadlines net/http
 	// left on it (e2e TestWebSocketOutlivesHTTPTimeouts).
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
+	s.http = &http.Server{Handler: s.api.Handler(mux), ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout,
 		IdleTimeout: h.IdleTimeout, ConnState: newIPLimits(h.MaxConnsPerIP, logger).connState,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	return s, nil

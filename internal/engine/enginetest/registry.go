@@ -3,6 +3,7 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -301,6 +302,29 @@ func testSettings(t *testing.T, storage Storage) {
 	}
 	if got, err := e.Setting(ctx, "a name with spaces"); err != nil || got != "" {
 		t.Fatalf("Setting of an empty value = %q, %v", got, err)
+	}
+	// CreateSetting: the first value wins, whoever races for it.
+	values := make(chan string, 8)
+	for i := range cap(values) {
+		go func() {
+			got, err := e.CreateSetting(ctx, "created", fmt.Sprintf("value %d", i))
+			if err != nil {
+				got = "error: " + err.Error()
+			}
+			values <- got
+		}()
+	}
+	first := <-values
+	for range cap(values) - 1 {
+		if got := <-values; got != first {
+			t.Fatalf("racing CreateSetting calls got %q and %q", first, got)
+		}
+	}
+	if stored, err := e.Setting(ctx, "created"); err != nil || stored != first {
+		t.Fatalf("Setting after CreateSetting = %q, %v; want %q", stored, err, first)
+	}
+	if got, err := e.CreateSetting(ctx, "created", "later"); err != nil || got != first {
+		t.Fatalf("CreateSetting of an existing setting = %q, %v; want %q", got, err, first)
 	}
 }
 
