@@ -68,13 +68,13 @@ names = {}
 
 
 async def lookup(http, base, token, path, key):
-    if path in names:
-        return names[path]
+    if (path, key) in names:
+        return names[(path, key)]
     async with http.get(f"{base}/api/rest/v1/{path}", headers={"Authorization": f"Bearer {token}"}) as reply:
         value = "Unknown"
         if reply.status == 200:
             value = (await reply.json())["data"][key]
-        names[path] = value
+        names[(path, key)] = value
         return value
 
 
