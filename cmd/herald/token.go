@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -24,6 +26,7 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 // tokenCommand is `herald token`.
 type tokenCommand struct {
 	configPath string
+	dataDir    string
 	org        string
 	user       string
 	ttl        time.Duration
@@ -37,10 +40,12 @@ func newTokenCommand() *cobra.Command {
 	c := &tokenCommand{now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "token --org ORG --user USER",
-		Short: "Print a signed JWT (HS256, auth.jwt_secret) for a user of an org",
-		Long: `Print a JWT signed with auth.jwt_secret (HS256) for clients of token-authenticated
-dialects. The secret comes from the config file, then HERALD_JWT_SECRET, as for
-herald serve. --org is the org's UUID or its name in the config's orgs.
+		Short: "Print a signed JWT (HS256) for a user of an org",
+		Long: `Print a JWT signed (HS256) for clients of token-authenticated dialects.
+The secret is auth.jwt_secret from the config file, then HERALD_JWT_SECRET, as
+for herald serve; with neither, it is the secret herald serve generated at its
+first start and copied to the data dir (--data, default ./herald-data).
+--org is the org's UUID or its name in the config's orgs.
 
 The token is the only thing printed on stdout, so TOKEN=$(herald token …) works.`,
 		Args: cobra.NoArgs,
@@ -50,6 +55,7 @@ The token is the only thing printed on stdout, so TOKEN=$(herald token …) work
 		},
 	}
 	cmd.Flags().StringVar(&c.configPath, "config", "", "YAML config file")
+	cmd.Flags().StringVar(&c.dataDir, "data", "", "data directory herald serve uses, for its generated secret (default ./herald-data)")
 	cmd.Flags().StringVar(&c.org, "org", "", "org UUID, or the name of an org in the config (required)")
 	cmd.Flags().StringVar(&c.user, "user", "", "user name, the token's sub (required)")
 	cmd.Flags().DurationVar(&c.ttl, "ttl", time.Hour, "lifetime of the token, at most 8760h (a year)")
@@ -79,23 +85,44 @@ func (c *tokenCommand) Run(_ context.Context, _ []string) error {
 	if len(scopes) == 0 {
 		return errors.New("token: --scopes names no scope")
 	}
-	cfg, err := server.LoadConfig(c.configPath, server.Overrides{})
+	cfg, err := server.LoadConfig(c.configPath, server.Overrides{DataDir: c.dataDir})
 	if err != nil {
 		return err
 	}
-	if cfg.Auth.JWTSecret == "" {
-		return errors.New("token: no auth.jwt_secret configured (set it in the config file or HERALD_JWT_SECRET)")
+	secret, err := signingSecret(cfg)
+	if err != nil {
+		return err
 	}
 	org, err := c.resolveOrg(cfg)
 	if err != nil {
 		return err
 	}
-	token, err := auth.Issue([]byte(cfg.Auth.JWTSecret), org, c.user, scopes, c.ttl, c.now())
+	token, err := auth.Issue([]byte(secret), org, c.user, scopes, c.ttl, c.now())
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
 	_, err = fmt.Fprintln(c.stdout, token)
 	return err
+}
+
+// signingSecret returns the configured HS256 secret or, with no JWT key
+// configured, the one herald serve generated into the data dir.
+func signingSecret(cfg server.Config) (string, error) {
+	if cfg.Auth.JWTSecret != "" {
+		return cfg.Auth.JWTSecret, nil
+	}
+	if cfg.Auth.JWTEnabled() {
+		return "", errors.New("token: only a public key is configured (auth.jwt_public_key or auth.jwks_url): herald cannot sign; set auth.jwt_secret, or issue tokens with the key's owner")
+	}
+	secret, err := server.ReadJWTSecretFile(cfg.DataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("token: no auth.jwt_secret configured and no generated secret in %s: start herald serve once with this data dir (--data), or set auth.jwt_secret (config file or HERALD_JWT_SECRET)",
+			filepath.Join(cfg.DataDir, server.JWTSecretFile))
+	}
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return secret, nil
 }
 
 // resolveOrg returns the UUID of --org: a declared org's UUID or name, or
@@ -119,5 +146,5 @@ func (c *tokenCommand) resolveOrg(cfg server.Config) (string, error) {
 		fmt.Fprintf(c.stderr, "herald token: org %s is not declared in the config; the token works only if the org exists\n", c.org)
 		return c.org, nil
 	}
-	return "", fmt.Errorf("token: no org named %q in the config, and it is not a UUID", c.org)
+	return "", fmt.Errorf("token: no org named %q in the config, and it is not a UUID (herald serve prints the UUID of the org it created at first start)", c.org)
 }

@@ -149,7 +149,7 @@ func TestTokenErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no secret", []string{"--config", noSecret, "--org", "acme", "--user", "a"}, "no auth.jwt_secret"},
+		{"no secret", []string{"--config", noSecret, "--data", t.TempDir(), "--org", "acme", "--user", "a"}, "no auth.jwt_secret"},
 		{"unknown scope", []string{"--config", path, "--org", "acme", "--user", "a", "--scopes", "subscribe,root"}, `unknown scope "root"`},
 		{"empty scopes", []string{"--config", path, "--org", "acme", "--user", "a", "--scopes", " , "}, "no scope"},
 		{"zero ttl", []string{"--config", path, "--org", "acme", "--user", "a", "--ttl", "0s"}, "--ttl"},
@@ -208,5 +208,26 @@ func TestTokenProcess(t *testing.T) {
 	}
 	if stdout != "" || !strings.Contains(stderr, `unknown scope "root"`) {
 		t.Fatalf("unknown scope: stdout %q, stderr %q", stdout, stderr)
+	}
+}
+
+// With no secret configured, herald token signs with the one herald
+// serve generated and copied to the data dir (--data, as for serve).
+func TestTokenGeneratedSecret(t *testing.T) {
+	noSecret := tokenConfig(t, "")
+	dataDir := t.TempDir()
+	generated := "b2Z0ZW4tZ2VuZXJhdGVkLXNlY3JldC1vZi0zMi1ieXRlcw"
+	if err := os.WriteFile(filepath.Join(dataDir, "jwt-secret"), []byte(generated+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runToken(t, "--config", noSecret, "--data", dataDir, "--org", "acme", "--user", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify(t, generated, oneLine(t, stdout))
+
+	_, _, err = runToken(t, "--config", noSecret, "--data", t.TempDir(), "--org", "acme", "--user", "a")
+	if err == nil || !strings.Contains(err.Error(), "herald serve") || !strings.Contains(err.Error(), "auth.jwt_secret") {
+		t.Fatalf("without a generated secret: %v, want it to say how to get one", err)
 	}
 }
