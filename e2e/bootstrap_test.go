@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +76,7 @@ func TestFirstStartBootstrap(t *testing.T) {
 	second, addr, stop := runZeroConfig(t, dir)
 	defer stop()
 	ts.base = "http://" + addr
-	if strings.Contains(second, "API key") || !strings.Contains(second, org[1]) {
+	if strings.Contains(second, "API key: ") || !strings.Contains(second, org[1]) {
 		t.Fatalf("second start printed:\n%s", second)
 	}
 	c := dialRaw(t, ts.wsURL(), key[1])
@@ -86,4 +88,60 @@ func TestFirstStartBootstrap(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "herald-data", "jetstream")); err != nil {
 		t.Fatalf("zero config did not keep its data in ./herald-data: %v", err)
 	}
+}
+
+// TestZeroConfigTokens: with no config, herald generates a JWT secret at
+// its first start, so the token dialects work out of the box: a token
+// from the token endpoint (the printed API key as the password) and one
+// from `herald token` (which reads the generated secret from the data
+// dir) both open an ess session and a channels connection; after a
+// restart the secret is the same and the tokens still work.
+func TestZeroConfigTokens(t *testing.T) {
+	dir := t.TempDir()
+	first, addr, stop := runZeroConfig(t, dir)
+	key := regexp.MustCompile(`API key: (hk_\S+)`).FindStringSubmatch(first)
+	org := regexp.MustCompile(`Org: +default \(([0-9a-f-]{36})\)`).FindStringSubmatch(first)
+	if key == nil || org == nil || !strings.Contains(first, "/api/ws/events/v1") || !strings.Contains(first, "/API/IDP/connect/token") {
+		t.Fatalf("first start printed:\n%s", first)
+	}
+	resp, err := http.PostForm("http://"+addr+"/API/IDP/connect/token",
+		url.Values{"grant_type": {"password"}, "username": {"integrator"}, "password": {key[1]}, "client_id": {"GrantValidatorClient"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	decodeJSON(resp, &answer)
+	if resp.StatusCode != 200 || answer.AccessToken == "" || answer.TokenType != "Bearer" {
+		t.Fatalf("token endpoint: %d %+v", resp.StatusCode, answer)
+	}
+	cmd := exec.Command(heraldBinary(t), "token", "--org", org[1], "--user", "alice")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("herald token: %v", err)
+	}
+	signed := strings.TrimSpace(string(out))
+
+	use := func(addr string) {
+		t.Helper()
+		ts := &testServer{t: t, base: "http://" + addr}
+		for _, tok := range []string{answer.AccessToken, signed} {
+			e := dialESS(t, ts.essURL(), tok)
+			if r := e.startSession("", ""); r["status"] != float64(201) {
+				t.Fatalf("ess startSession: %v", r)
+			}
+			e.c.CloseNow()
+			ch := dialChannels(t, ts, "/ws")
+			ch.login(tok)
+			ch.c.CloseNow()
+		}
+	}
+	use(addr)
+	stop()
+	_, addr, stop = runZeroConfig(t, dir)
+	defer stop()
+	use(addr)
 }
