@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/herald-gw/herald/internal/auth"
 )
 
 // TestESSBadInput gives each kind of bad input its documented answer:
@@ -14,7 +18,9 @@ import (
 // for a message that is not a command, 1009 for one too large, 401 before
 // the upgrade for a bad token on it.
 func TestESSBadInput(t *testing.T) {
-	ts := startServer(t, testConfig(t.TempDir()))
+	cfg := testConfig(t.TempDir())
+	cfg.Auth.JWTSecret = jwtSecret
+	ts := startServer(t, cfg)
 
 	replies := []struct {
 		name    string
@@ -94,17 +100,44 @@ func TestESSBadInput(t *testing.T) {
 			t.Fatalf("closed with %d after three failures", code)
 		}
 	})
-	for _, h := range []string{"Bearer nope", "Basic abc", "Bearer " + keyAPub} {
-		t.Run("upgrade with "+h, func(t *testing.T) {
+	expired, err := auth.Issue([]byte(jwtSecret), orgA, "u", []string{"subscribe"}, time.Minute, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgrades := []struct {
+		name, header string
+		status       int
+		want         string
+	}{
+		{"no such key", "Bearer nope", 401, "neither a JWT nor a valid API key"},
+		{"not bearer", "Basic abc", 401, "Bearer"},
+		{"publish-only key", "Bearer " + keyAPub, 403, "subscribe scope"},
+		{"malformed JWT", "Bearer a.b.c", 401, "invalid_token"},
+		{"expired JWT", "Bearer " + expired, 401, "token_expired"},
+		{"publish-only JWT", "Bearer " + token(t, orgA, "u", time.Hour, "publish"), 403, "subscribe scope"},
+		{"unknown org", "Bearer " + token(t, "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "u", time.Hour), 401, "unknown_org"},
+	}
+	for _, tt := range upgrades {
+		t.Run("upgrade with "+tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), patience)
 			defer cancel()
-			_, resp, err := websocket.Dial(ctx, ts.essURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {h}}})
-			want := 401
-			if h == "Bearer "+keyAPub {
-				want = 403 // a publish-only key
+			_, resp, err := websocket.Dial(ctx, ts.essURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {tt.header}}})
+			if err == nil || resp == nil {
+				t.Fatalf("dial: %v, response %v; want %d", err, resp, tt.status)
 			}
-			if err == nil || resp == nil || resp.StatusCode != want {
-				t.Fatalf("dial: %v, response %v; want %d", err, resp, want)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("%d %s, want %d with %q", resp.StatusCode, body, tt.status, tt.want)
+			}
+		})
+		t.Run("authenticate with "+tt.name, func(t *testing.T) {
+			if tt.name == "not bearer" {
+				return
+			}
+			c := dialESS(t, ts.essURL(), "")
+			r := c.ok(tt.status, map[string]any{"command": "authenticate", "token": tt.header})
+			if text := r["error"].(map[string]any)["errorText"].(string); !strings.Contains(text, tt.want) {
+				t.Fatalf("errorText %q, want %q in it", text, tt.want)
 			}
 		})
 	}

@@ -37,6 +37,8 @@ func TestESSNameLookups(t *testing.T) {
 		{"stateGroups/00000000-0000-0000-0000-000000000000", keyA, 404, "", ""},
 		{"cameras/" + camA, "", 401, "", ""},
 		{"cameras/" + camA, "nope", 401, "", ""},
+		{"cameras/" + camA, "a.b.c", 401, "", ""}, // a malformed JWT
+		{"cameras/" + camA, keyAPub, 403, "", ""}, // a publish-only key
 		{"cameras/" + camB, keyB, 200, "displayName", "Dock Camera"},
 	}
 	for _, c := range cases {

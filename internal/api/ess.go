@@ -24,21 +24,21 @@ func (a *API) registerESS(mux *http.ServeMux) {
 // essPrincipal authenticates a lookup: a bearer JWT or API key, or
 // x-auth-apikey, with the subscribe scope.
 func (a *API) essPrincipal(r *http.Request) (herald.Principal, error) {
-	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "bearer") &&
-		strings.Count(token, ".") != 2 && r.Header.Get("x-auth-apikey") == "" {
-		r.Header.Set("x-auth-apikey", strings.TrimSpace(token)) // an API key as the bearer token
-		r.Header.Del("Authorization")
-	}
-	p, authenticated, err := a.healthPrincipal(r)
+	var p herald.Principal
+	var err error
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	switch {
-	case err != nil:
-		return p, err
-	case !authenticated:
-		return p, herald.Errorf(herald.EUNAUTHORIZED, "send Authorization: Bearer <token> (or x-auth-apikey)")
-	case !p.Can(herald.ScopeSubscribe):
-		return p, herald.Errorf(herald.EFORBIDDEN, "the credential lacks the subscribe scope")
+	case r.Header.Get("x-auth-apikey") != "":
+		p, err = a.Keys.Authenticate(r.Context(), r.Header.Get("x-auth-apikey"))
+	case strings.EqualFold(scheme, "bearer") && strings.TrimSpace(token) != "":
+		p, _, err = a.BearerPrincipal(r.Context(), strings.TrimSpace(token))
+	default:
+		err = herald.Errorf(herald.EUNAUTHORIZED, "send Authorization: Bearer <token> (or x-auth-apikey)")
 	}
-	return p, nil
+	if err == nil && !p.Can(herald.ScopeSubscribe) {
+		err = herald.Errorf(herald.EFORBIDDEN, "the credential lacks the subscribe scope")
+	}
+	return p, err
 }
 
 func (a *API) essAuthorized(w http.ResponseWriter, r *http.Request) (herald.Principal, bool) {

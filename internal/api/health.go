@@ -126,16 +126,37 @@ func (a *API) healthPrincipal(r *http.Request) (p herald.Principal, authenticate
 	if !strings.EqualFold(scheme, "bearer") {
 		return p, false, herald.Errorf(herald.EUNAUTHORIZED, "the Authorization header takes a bearer token (Authorization: Bearer <JWT>)")
 	}
+	p, _, err = a.verifyJWT(r.Context(), strings.TrimSpace(token))
+	return p, err == nil, err
+}
+
+// verifyJWT verifies a JWT; a refused one is EUNAUTHORIZED with the
+// verifier's code and reason ("token_expired: token expired at …").
+func (a *API) verifyJWT(ctx context.Context, token string) (herald.Principal, time.Time, error) {
 	if a.Tokens == nil {
-		return p, false, herald.Errorf(herald.EUNAUTHORIZED,
-			"this server has no token verification configured (auth.jwt_secret, auth.jwt_public_key or auth.jwks_url); use x-auth-apikey")
+		return herald.Principal{}, time.Time{}, herald.Errorf(herald.EUNAUTHORIZED,
+			"this server has no token verification configured (auth.jwt_secret, auth.jwt_public_key or auth.jwks_url); use an API key")
 	}
-	p, _, err = a.Tokens.Verify(r.Context(), token)
+	p, exp, err := a.Tokens.Verify(ctx, token)
 	var refused *auth.TokenError
 	if errors.As(err, &refused) {
-		return p, false, herald.Errorf(herald.EUNAUTHORIZED, "%s: %s", refused.Code, refused.Message)
+		err = herald.Errorf(herald.EUNAUTHORIZED, "%s: %s", refused.Code, refused.Message)
 	}
-	return p, err == nil, err
+	return p, exp, err
+}
+
+// BearerPrincipal authenticates a bearer credential as Milestone's
+// clients present one: a JWT (three dot-separated parts), or else one of
+// herald's API keys. exp is zero for an API key.
+func (a *API) BearerPrincipal(ctx context.Context, token string) (p herald.Principal, exp time.Time, err error) {
+	if strings.Count(token, ".") == 2 {
+		return a.verifyJWT(ctx, token)
+	}
+	p, err = a.Keys.Authenticate(ctx, token)
+	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+		err = herald.Errorf(herald.EUNAUTHORIZED, "the bearer token is neither a JWT nor a valid API key")
+	}
+	return p, time.Time{}, err
 }
 
 // nodeFigures adds the node-wide figures, for admins. A figure the engine

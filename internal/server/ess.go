@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -33,7 +32,7 @@ func (s *Server) essConfig() *ess.Config {
 	cfg := ess.Config{
 		Node:             s.node,
 		State:            s.engine,
-		Verify:           s.verifyBearer,
+		Verify:           s.api.BearerPrincipal,
 		Devices:          s.devices,
 		AuthTimeout:      l.AuthTimeout,
 		MaxMessageBytes:  l.MaxMessageBytes,
@@ -43,19 +42,6 @@ func (s *Server) essConfig() *ess.Config {
 		CloseOnExpiry:    s.cfg.ESS.CloseOnTokenExpiry,
 	}.WithDefaults()
 	return &cfg
-}
-
-// verifyBearer checks a bearer credential: a JWT, or an API key (herald's
-// own clients may use either). An API key does not expire.
-func (s *Server) verifyBearer(ctx context.Context, token string) (herald.Principal, time.Time, error) {
-	if s.tokens != nil && strings.Count(token, ".") == 2 {
-		return s.tokens.Verify(ctx, token)
-	}
-	p, err := s.api.Keys.Authenticate(ctx, token)
-	if err != nil && s.tokens == nil {
-		err = herald.Errorf(herald.EUNAUTHORIZED, "not a valid API key, and this server verifies no JWTs")
-	}
-	return p, time.Time{}, err
 }
 
 // serveESS is GET /api/ws/events/v1: a bearer token on the upgrade is
@@ -70,7 +56,7 @@ func (s *Server) serveESS(w http.ResponseWriter, r *http.Request) {
 			api.WriteError(w, s.logger, herald.Errorf(herald.EUNAUTHORIZED, "the Authorization header must be Bearer <token>"))
 			return
 		}
-		p, e, err := s.verifyBearer(r.Context(), strings.TrimSpace(token))
+		p, e, err := s.api.BearerPrincipal(r.Context(), strings.TrimSpace(token))
 		if err == nil && !p.Can(herald.ScopeSubscribe) {
 			err = herald.Errorf(herald.EFORBIDDEN, "the token lacks the subscribe scope")
 		}
