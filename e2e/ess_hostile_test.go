@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -161,5 +162,29 @@ func TestESSTenancy(t *testing.T) {
 	}
 	if src := b.pushed[0]["source"]; src != "cameras/"+camB {
 		t.Fatalf("org B's event source %v", src)
+	}
+
+	// A custom type org A's session saw is named to org A only.
+	a := dialESS(t, ts.essURL(), keyA)
+	a.startSession("", "")
+	a.subscribe(map[string]any{"modifier": "include", "eventTypes": []string{"*"}})
+	ts.publish(keyA, map[string]any{"entity": "PROJECT_NIGHTFALL_BREACH", "deviceUuid": camA})
+	custom := a.waitEvents(1)[0]["type"].(string)
+	lookup := func(key, path string) (int, string) {
+		req, _ := http.NewRequest("GET", ts.base+"/api/rest/v1/"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		var out any
+		status := ts.doRequest(req, &out)
+		raw, _ := json.Marshal(out)
+		return status, string(raw)
+	}
+	if status, body := lookup(keyA, "eventTypes/"+custom); status != 200 || !strings.Contains(body, "PROJECT_NIGHTFALL_BREACH") {
+		t.Fatalf("org A's lookup of its type: %d %s", status, body)
+	}
+	if status, body := lookup(keyB, "eventTypes/"+custom); status != 404 {
+		t.Fatalf("org B names org A's type: %d %s", status, body)
+	}
+	if _, body := lookup(keyB, "eventTypes"); strings.Contains(body, "NIGHTFALL") {
+		t.Fatalf("org B's list shows org A's type: %s", body)
 	}
 }

@@ -73,10 +73,11 @@ func stateGroupData(g *ess.StateGroup) map[string]any {
 }
 
 func (a *API) essEventType(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.essAuthorized(w, r); !ok {
+	p, ok := a.essAuthorized(w, r)
+	if !ok {
 		return
 	}
-	t := ess.LookupType(r.PathValue("id"))
+	t := ess.LookupType(p.Org, r.PathValue("id"))
 	if t == nil {
 		essNotFound(w, a, "event type", r.PathValue("id"))
 		return
@@ -85,11 +86,12 @@ func (a *API) essEventType(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) essEventTypes(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.essAuthorized(w, r); !ok {
+	p, ok := a.essAuthorized(w, r)
+	if !ok {
 		return
 	}
 	var list []map[string]any
-	for _, t := range ess.KnownTypes() {
+	for _, t := range ess.KnownTypes(p.Org) {
 		list = append(list, eventTypeData(t))
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"array": list})

@@ -63,7 +63,7 @@ func (r *renderer) info(e *herald.Event) eventInfo {
 	} else if id := explicitType(e.Body); id != "" {
 		in.typeID = id
 	} else {
-		in.typeID = Learn(e.Entity).ID
+		in.typeID = Learn(e.Org, e.Entity).ID
 	}
 	return in
 }

@@ -116,18 +116,6 @@ func TypeGUID(entity string) string {
 	return NameGUID("event type", entity)
 }
 
-// LookupType returns the event type with the given GUID (any case): a
-// well-known one or one Learn has seen; nil if none.
-func LookupType(id string) *EventType {
-	id = strings.ToLower(id)
-	if t := typesByID[id]; t != nil {
-		return t
-	}
-	learned.Lock()
-	defer learned.Unlock()
-	return learned.byID[id]
-}
-
 // LookupStateGroup returns the state group with the given GUID (any
 // case), or nil.
 func LookupStateGroup(id string) *StateGroup { return groupsByID[strings.ToLower(id)] }
@@ -204,47 +192,81 @@ func KindsOf(resourceType string) (kinds []string, ok bool) {
 	return nil, false
 }
 
-// learned are the name-based types herald has rendered, so that the REST
-// lookup can name them: a name-based GUID cannot be turned back into its
-// name. Bounded: the oldest are forgotten first.
+// LookupType returns the event type with the given GUID (any case) for
+// org: a well-known one, or one Learn has seen for org; nil if none.
+func LookupType(org, id string) *EventType {
+	id = strings.ToLower(id)
+	if t := typesByID[id]; t != nil {
+		return t
+	}
+	learned.Lock()
+	defer learned.Unlock()
+	if o := learned.orgs[org]; o != nil {
+		return o.byID[id]
+	}
+	return nil
+}
+
+// learned are the name-based types this node has rendered, per org, so
+// that the REST lookup can name them to that org (a name-based GUID cannot
+// be turned back into its name, and one org's entity names are not
+// another's business). Bounded per org, the oldest forgotten first, and
+// in the number of orgs: past maxLearnedOrgs a new org learns nothing and
+// its custom types go unnamed (rendering does not need the registry).
 var learned = struct {
 	sync.Mutex
+	orgs map[string]*learnedTypes
+}{orgs: map[string]*learnedTypes{}}
+
+type learnedTypes struct {
 	byID  map[string]*EventType
 	order []string
-}{byID: map[string]*EventType{}}
+}
 
-// maxLearned bounds the learned types.
-const maxLearned = 4096
+const (
+	maxLearnedPerOrg = 1024
+	maxLearnedOrgs   = 10000
+)
 
 // Learn returns the event type of entity, and remembers a name-based one
-// for LookupType.
-func Learn(entity string) *EventType {
+// for org's LookupType.
+func Learn(org, entity string) *EventType {
 	if t := typesByEntity[entity]; t != nil {
 		return t
 	}
 	id := NameGUID("event type", entity)
 	learned.Lock()
 	defer learned.Unlock()
-	if t := learned.byID[id]; t != nil {
+	o := learned.orgs[org]
+	if o == nil {
+		if len(learned.orgs) >= maxLearnedOrgs {
+			return &EventType{ID: id, Entity: entity, DisplayName: displayName(entity)}
+		}
+		o = &learnedTypes{byID: map[string]*EventType{}}
+		learned.orgs[org] = o
+	}
+	if t := o.byID[id]; t != nil {
 		return t
 	}
 	t := &EventType{ID: id, Entity: entity, DisplayName: displayName(entity)}
-	if len(learned.order) >= maxLearned {
-		delete(learned.byID, learned.order[0])
-		learned.order = learned.order[1:]
+	if len(o.order) >= maxLearnedPerOrg {
+		delete(o.byID, o.order[0])
+		o.order = o.order[1:]
 	}
-	learned.byID[id] = t
-	learned.order = append(learned.order, id)
+	o.byID[id] = t
+	o.order = append(o.order, id)
 	return t
 }
 
-// KnownTypes returns the well-known event types and the learned ones.
-func KnownTypes() []*EventType {
+// KnownTypes returns the well-known event types and those learned for org.
+func KnownTypes(org string) []*EventType {
 	list := append([]*EventType(nil), wellKnown...)
 	learned.Lock()
 	defer learned.Unlock()
-	for _, id := range learned.order {
-		list = append(list, learned.byID[id])
+	if o := learned.orgs[org]; o != nil {
+		for _, id := range o.order {
+			list = append(list, o.byID[id])
+		}
 	}
 	return list
 }
