@@ -43,4 +43,5 @@ func BenchmarkESSGetState2500(b *testing.B) {
 			b.Fatalf("%d states, want %d", len(states), 2*cameras)
 		}
 	}
+	b.ReportMetric(float64(c.size), "reply-bytes")
 }

@@ -28,6 +28,7 @@ type essClient struct {
 	c      *websocket.Conn
 	nextID int64
 	pushed []map[string]any // events received, in order, from every {"events":[…]}
+	size   int              // bytes of the latest message
 }
 
 func (ts *testServer) essURL() string {
@@ -76,6 +77,7 @@ func (e *essClient) read() (map[string]any, error) {
 	if typ != websocket.MessageText {
 		e.t.Fatalf("a binary message: %q", data)
 	}
+	e.size = len(data)
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		e.t.Fatalf("a message that is not JSON: %q", data)
