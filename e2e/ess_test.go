@@ -158,20 +158,53 @@ func TestESSResumeBeyondRetention(t *testing.T) {
 	c.waitEvents(2)
 	c.c.Close(websocket.StatusNormalClosure, "")
 	ts.waitNoConnections()
-	// Retention runs on the server's schedule: wait until a STOMP resume
-	// after first is refused as "events lost".
-	waitFor(t, 20*time.Second, "the first events to expire", func() bool {
-		s := dialRaw(t, ts.wsURL(), keyA)
-		defer s.c.CloseNow()
-		s.connect()
-		s.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\nx-herald-after:" + first + "\n\n\x00")
-		msg, err := s.next(patience)
-		return err == nil && strings.HasPrefix(msg, "ERROR\n")
-	})
+	ts.waitExpired(first)
 	c = dialESS(t, ts.essURL(), keyA)
 	if r := c.startSession(session, first); r["status"] != float64(201) || r["sessionId"] == session {
 		t.Fatalf("resume past retention: %v", r)
 	}
+}
+
+// waitExpired waits until retention has removed event id from the log:
+// retention runs on the server's schedule, so it waits until a STOMP
+// resume after id is refused as "events lost".
+func (ts *testServer) waitExpired(id string) {
+	t := ts.t.(*testing.T)
+	waitFor(t, 20*time.Second, "event "+id+" to expire", func() bool {
+		s := dialRaw(t, ts.wsURL(), keyA)
+		defer s.c.CloseNow()
+		s.connect()
+		s.send("SUBSCRIBE\nid:s\ndestination:/topic/change/" + orgA + "\nx-herald-after:" + id + "\n\n\x00")
+		msg, err := s.next(patience)
+		return err == nil && strings.HasPrefix(msg, "ERROR\n")
+	})
+}
+
+// TestESSStateOutlivesRetentionAndRestart: a camera's state is still
+// there once retention has removed its events from the log, and after a
+// restart of the node on the same data.
+func TestESSStateOutlivesRetentionAndRestart(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Retention.MaxAge = time.Second
+	stopped := func(ts *testServer, when string) {
+		t.Helper()
+		c := dialESS(t, ts.essURL(), keyA)
+		c.startSession("", "")
+		c.subscribe(cameraFilter())
+		states := c.ok(200, map[string]any{"command": "getState"})["states"].([]any)
+		if len(states) != 1 || states[0].(map[string]any)["type"] != guidMotionStopped {
+			t.Fatalf("%s: states %v, want camera A's motion stopped", when, states)
+		}
+	}
+	t.Run("retention", func(t *testing.T) {
+		ts := startServer(t, cfg) // stops when the subtest ends
+		ids := ts.publish(keyA, motion("MOTION_STARTED", camA), motion("MOTION_STOPPED", camA), alert("later", camA))
+		ts.waitExpired(ids[1]) // the alert after it is gone: the log is empty
+		stopped(ts, "after retention")
+	})
+	t.Run("restart", func(t *testing.T) {
+		stopped(startServer(t, cfg), "after a restart")
+	})
 }
 
 // TestESSState: getState shows each camera's newest motion state, and a
