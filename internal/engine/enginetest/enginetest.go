@@ -78,6 +78,7 @@ func Run(t *testing.T, storage Storage) {
 		{"Replay", testReplay},
 		{"Follow", testFollow},
 		{"Latest", testLatest},
+		{"States", testStates},
 		{"Retention", testRetention},
 		{"Orgs", testOrgs},
 		{"APIKeys", testAPIKeys},

@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/herald-gw/herald"
@@ -124,4 +125,65 @@ func waitForState(t *testing.T, e Engine) {
 		lag, err := lagger.StateLag(testContext(t))
 		return lag == 0, err
 	})
+}
+
+// testStates: States gives the newest event of each subject of the org
+// whose entity is asked for, and copied covers what the view holds.
+func testStates(t *testing.T, storage Storage) {
+	e := storage(t, Limits{})
+	ctx := testContext(t)
+	motion := func(org, entity, device string, n int) herald.Record {
+		return record(fields{org: org, channel: herald.ChannelEvents, entity: entity, device: device, n: n})
+	}
+	mustAppend(t, e,
+		motion("org-a", "MOTION_STARTED", "cam-1", 1),
+		motion("org-a", "MOTION_STOPPED", "cam-1", 2),
+		motion("org-a", "MOTION_STARTED", "cam-2", 3),
+	)
+	mustAppend(t, e, motion("org-b", "MOTION_STARTED", "cam-1", 4))
+	mustAppend(t, e, motion("org-a", "POLICY_ALERT", "cam-1", 5))
+	last := mustAppend(t, e, motion("org-a", "MOTION_STARTED", "cam-1", 6))[0] // replaces n 1
+	waitForState(t, e)
+
+	states := func(org string, entities ...string) (map[int]bool, uint64) {
+		t.Helper()
+		seen := map[int]bool{}
+		copied, err := e.States(ctx, org, entities, func(event *herald.Event) error {
+			if event.Org != org {
+				t.Errorf("States of %s gave an event of %s", org, event.Org)
+			}
+			seen[numberOf(t, event)] = true
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("States: %v", err)
+		}
+		return seen, copied
+	}
+	got, copied := states("org-a", "MOTION_STARTED", "MOTION_STOPPED")
+	if want := map[int]bool{2: true, 3: true, 6: true}; !maps.Equal(got, want) {
+		t.Fatalf("org-a's motion states %v, want %v", got, want)
+	}
+	if copied < last || copied > lastID(t, e) {
+		t.Fatalf("copied %d, want from %d (the view holds every event) to the log's last id %d", copied, last, lastID(t, e))
+	}
+	if got, _ := states("org-b", "MOTION_STARTED", "MOTION_STOPPED"); !maps.Equal(got, map[int]bool{4: true}) {
+		t.Fatalf("org-b's states %v", got)
+	}
+	if got, _ := states("org-a", "RECORDING_STARTED"); len(got) != 0 {
+		t.Fatalf("states of an entity never posted: %v", got)
+	}
+	if got, _ := states("org-c", "MOTION_STARTED"); len(got) != 0 {
+		t.Fatalf("states of an org without events: %v", got)
+	}
+
+	stop := herald.Errorf(herald.EINVALID, "enough")
+	calls := 0
+	_, err := e.States(ctx, "org-a", []string{"MOTION_STARTED", "MOTION_STOPPED"}, func(*herald.Event) error {
+		calls++
+		return stop
+	})
+	if err != stop || calls != 1 {
+		t.Fatalf("an error from fn: States returned %v after %d calls, want it at once", err, calls)
+	}
 }
