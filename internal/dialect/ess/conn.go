@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +48,23 @@ type Config struct {
 	// session stays resumable). false, the default, is the vendor's
 	// behaviour: a token is checked when it is presented only.
 	CloseOnExpiry bool
+	// MaxConcurrentStates bounds the getState snapshots the node runs at
+	// once (each walks the org's state and renders it, tens of
+	// milliseconds of a core for thousands of cameras), so clients asking
+	// again and again leave cores to delivery; default half the cores, at
+	// least 1. A getState waits up to StateWait (default 10s) for a turn,
+	// then gets 503.
+	MaxConcurrentStates int
+	StateWait           time.Duration
 
-	r *renderer
+	r      *renderer
+	states *turns
+}
+
+// turns are the node's getState turns.
+type turns struct {
+	slots   chan struct{}
+	waiting atomic.Int32 // getStates waiting for a turn (tests read it)
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.
@@ -77,7 +93,14 @@ func (c Config) WithDefaults() Config {
 	if c.MaxEventsPerMessage <= 0 {
 		c.MaxEventsPerMessage = 100
 	}
+	if c.MaxConcurrentStates <= 0 {
+		c.MaxConcurrentStates = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if c.StateWait <= 0 {
+		c.StateWait = 10 * time.Second
+	}
 	c.r = newRenderer(c.Devices, c.MaxEventsPerMessage)
+	c.states = &turns{slots: make(chan struct{}, c.MaxConcurrentStates)}
 	return c
 }
 
@@ -422,6 +445,18 @@ func (c *conn) getState(cmd Command) bool {
 	if c.cfg.State == nil {
 		return c.replyError(cmd, StatusUnavailable, "This server keeps no state.")
 	}
+	// A turn first: the session's delivery goes on while it waits.
+	c.cfg.states.waiting.Add(1)
+	wait := time.NewTimer(c.cfg.StateWait)
+	select {
+	case c.cfg.states.slots <- struct{}{}:
+		c.cfg.states.waiting.Add(-1)
+		wait.Stop()
+	case <-wait.C:
+		c.cfg.states.waiting.Add(-1)
+		return c.replyError(cmd, StatusUnavailable, "The server is busy answering other getState commands; try again.")
+	}
+	defer func() { <-c.cfg.states.slots }()
 	subs := c.subs.Load()
 	key := func(e *herald.Event) (string, bool) {
 		group := StateGroupOf(e.Entity)
