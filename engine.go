@@ -75,7 +75,11 @@ type Registry interface {
 	// WatchDevices calls fn, from one goroutine, with every stored device
 	// of every org, then with each device as it is put, until ctx is done;
 	// it returns ctx.Err() then. ready, if not nil, is called once, after
-	// the devices stored when the watch began were passed to fn.
+	// the devices stored when the watch began were passed to fn. A watch
+	// that falls behind may skip a version of a device that was replaced
+	// before it was passed, as the engine keeps only the newest; the
+	// versions it passes come in the order they were put, and the newest
+	// version of every device always comes.
 	WatchDevices(ctx context.Context, fn func(Device), ready func()) error
 
 	// Setting and PutSetting keep small named values of the installation
