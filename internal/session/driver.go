@@ -46,12 +46,16 @@ type Handler interface {
 // then on. ended, if not nil, runs once the session is over and its
 // connection closed.
 func (s *Session) Serve(h Handler, ended func()) {
-	s.h = h
-	s.conn.SetRenderer(h)
+	if s.h == nil {
+		s.Use(h)
+	}
 	s.node.Gauges.Connections.Add(1)
 	finish := func() {
-		s.Close()
+		// The connection first, and its writer done: the session's saved
+		// cursor must count every event the peer may have read.
 		s.conn.Close()
+		s.conn.WaitWriter()
+		s.Close()
 		h.Ended()
 		if ended != nil {
 			ended()
@@ -85,6 +89,15 @@ func (s *Session) Serve(h Handler, ended func()) {
 		finish()
 		return false
 	})
+}
+
+// Use sets the session's handler and renderer before Serve, for a
+// dialect that subscribes (and so may queue events, or lose them) before
+// its connection is served: call it before that Subscribe, and pass the
+// same h to Serve.
+func (s *Session) Use(h Handler) {
+	s.h = h
+	s.conn.SetRenderer(h)
 }
 
 func closeCode(err error) ws.StatusCode {

@@ -102,7 +102,17 @@ func (h *testHandler) AppendEvents(parts [][]byte, scratch []byte, events []wsco
 
 func (n *node) connect(t *testing.T, org string, opts wsconn.Options) *client {
 	t.Helper()
+	return n.connectVia(t, org, opts, nil)
+}
+
+// connectVia is connect with the server's end of the connection wrapped
+// by wrap, if not nil.
+func (n *node) connectVia(t *testing.T, org string, opts wsconn.Options, wrap func(net.Conn) net.Conn) *client {
+	t.Helper()
 	server, peer := net.Pipe()
+	if wrap != nil {
+		server = wrap(server)
+	}
 	conn := wsconn.NewConn(server, opts)
 	c := &client{t: t, peer: peer, got: make(chan string, 100000), handler: &testHandler{lost: make(chan error, 1)}}
 	c.session = New(n.node, conn)

@@ -93,14 +93,15 @@ type Conn struct {
 	skipping  bool // the rest of a too-large message is being skipped
 
 	mu          sync.Mutex
-	queuedEvent uint64     // guarded by mu: the highest event id ever queued
-	queue       []Message  // guarded by mu; nil while idle
-	qbox        *[]Message // guarded by mu: the pooled box queue goes back in
-	queuedBytes int        // guarded by mu: queue's bytes and flying's
-	flying      int        // guarded by mu: messages the writer took and has not written yet
-	writing     bool       // guarded by mu: a writer goroutine is running
-	closing     bool       // guarded by mu: close once the queue is flushed
-	closed      bool       // guarded by mu
+	queuedEvent uint64        // guarded by mu: the highest event id ever queued
+	queue       []Message     // guarded by mu; nil while idle
+	qbox        *[]Message    // guarded by mu: the pooled box queue goes back in
+	queuedBytes int           // guarded by mu: queue's bytes and flying's
+	flying      int           // guarded by mu: messages the writer took and has not written yet
+	writing     bool          // guarded by mu: a writer goroutine is running
+	writerGone  chan struct{} // guarded by mu: closed when the running writer exits; made by WaitWriter
+	closing     bool          // guarded by mu: close once the queue is flushed
+	closed      bool          // guarded by mu
 
 	wrote     atomic.Bool   // set by the writer; heart-beats skip a period with traffic
 	rendering atomic.Int64  // set by the writer: its buffers' capacity while it writes

@@ -61,6 +61,24 @@ func (c *Conn) Close() {
 	})
 }
 
+// WaitWriter returns once no writer runs. After Close, the writer stops
+// at its next step (a write in progress fails), so Written is final once
+// WaitWriter returns: a write the peer has read but the writer has not
+// yet counted is counted by then.
+func (c *Conn) WaitWriter() {
+	c.mu.Lock()
+	if !c.writing {
+		c.mu.Unlock()
+		return
+	}
+	if c.writerGone == nil {
+		c.writerGone = make(chan struct{})
+	}
+	gone := c.writerGone
+	c.mu.Unlock()
+	<-gone
+}
+
 // Buffered returns the bytes the connection holds for its peer: queued
 // messages and the batch the writer is writing, as the queue bound counts
 // them (an event's body plus 64, a reply's payload), plus the capacity of
@@ -162,6 +180,10 @@ func (c *Conn) writeLoop() {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closed {
 			c.writing = false
+			if c.writerGone != nil {
+				close(c.writerGone)
+				c.writerGone = nil
+			}
 			if c.qbox != nil {
 				// Empty, and its slots were cleared when flushed.
 				*c.qbox = c.queue[:0]
