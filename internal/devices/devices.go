@@ -19,19 +19,26 @@ import (
 type Directory struct {
 	mu      sync.RWMutex
 	devices map[key]herald.Device // guarded by mu
+	also    []func(herald.Device)
 }
 
 // key is a struct, not a joined string, so that a lookup allocates nothing.
 type key struct{ org, uuid string }
 
-// New returns an empty directory.
-func New() *Directory { return &Directory{devices: make(map[key]herald.Device)} }
+// New returns an empty directory. Each of also is passed every device
+// put, after the directory has it: an index of its own kept current.
+func New(also ...func(herald.Device)) *Directory {
+	return &Directory{devices: make(map[key]herald.Device), also: also}
+}
 
 // Put stores d, replacing the device of the same org and uuid.
 func (d *Directory) Put(dev herald.Device) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.devices[key{dev.Org, dev.UUID}] = dev
+	d.mu.Unlock()
+	for _, fn := range d.also {
+		fn(dev)
+	}
 }
 
 // Device returns the device of org with uuid, if it is registered.
