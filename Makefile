@@ -31,6 +31,8 @@ fuzz:
 	go test -run=^$$ -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
 	go test -run=^$$ -fuzz='^FuzzScanner$$' -fuzztime=$(FUZZTIME) ./internal/jsonscan/
 	go test -run=^$$ -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/dialect/ess/
+	go test -run=^$$ -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/dialect/streams/
+	go test -run=^$$ -fuzz='^FuzzParsePath$$' -fuzztime=$(FUZZTIME) ./internal/dialect/streams/
 	go test -run=^$$ -fuzz='^FuzzPush$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
 	go test -run=^$$ -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/auth/
 	go test -run=^$$ -fuzz='^FuzzMatch$$' -fuzztime=$(FUZZTIME) ./internal/filter/

@@ -1,0 +1,225 @@
+package streams
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/jsonscan"
+	"github.com/herald-gw/herald/internal/session"
+	"github.com/herald-gw/herald/internal/wsconn"
+)
+
+// Name is the dialect's name in the session store.
+const Name = "streams"
+
+// The acknowledgement's message on success, as the seed shows it.
+const processed = "Your request has been processed successfully."
+
+// Config is what the dialect needs from its node, shared by its
+// connections. Set it up once, with WithDefaults.
+type Config struct {
+	Node  *session.Node // required; its DetachWindow is the session TTL
+	Index *Index        // required: streams by id, devices by name; kept current by the node
+	Dir   Directory     // required: names for rendering
+
+	PingInterval     time.Duration // WebSocket pings; default 30s
+	MaxMessageBytes  int           // one inbound message; default 4 KiB
+	MaxSubscriptions int           // per session; default 100
+
+	r *renderer
+}
+
+// WithDefaults returns c with its zero fields set to the defaults.
+func (c Config) WithDefaults() Config {
+	if c.PingInterval <= 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 4 << 10
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 100
+	}
+	c.r = newRenderer(c.Dir, c.Index)
+	return c
+}
+
+// subscription is one stream or path the session is subscribed to. Key
+// is its target, so the id and the path of one stream are one subscription.
+type subscription struct {
+	Target Target `json:"target"`
+	Named  string `json:"named"` // the streamId or path as the client gave it
+}
+
+type conn struct {
+	cfg     *Config
+	conn    *wsconn.Conn
+	session *session.Session
+	org     string
+	orgName string
+	id      string
+
+	subs atomic.Pointer[[]subscription] // read by the delivery path; replaced whole
+}
+
+// Serve serves the detached session d, taken from the store, on an
+// upgraded connection: its subscriptions are restored and delivery
+// resumes after d.After, or after *after if the client named an event.
+// It returns at once (see session.Serve).
+func Serve(c *wsconn.Conn, cfg *Config, d herald.DetachedSession, orgName string, after *uint64, ended func()) {
+	h := &conn{cfg: cfg, conn: c, org: d.Org, orgName: orgName, id: d.ID}
+	var subs []subscription
+	if len(d.State) > 0 {
+		json.Unmarshal(d.State, &subs) // a session this version cannot read starts without subscriptions
+	}
+	h.subs.Store(&subs)
+	h.session = session.New(cfg.Node, c)
+	h.session.Start(d.Org)
+	from := d.After
+	if after != nil {
+		from = *after
+	}
+	h.session.Keep(d.ID, Name, h.detachedState)
+	h.session.Use(h) // Subscribe may queue the replay at once
+	if err := h.session.Subscribe(&session.Sub{ID: Name, Match: h.match}, &from, nil); err != nil {
+		h.Lost(err)
+	}
+	c.StartPing(cfg.PingInterval)
+	h.session.Serve(h, ended)
+}
+
+func (c *conn) detachedState() json.RawMessage {
+	b, _ := json.Marshal(*c.subs.Load())
+	return b
+}
+
+// match is the driver subscription's filter: the union of the session's.
+func (c *conn) match(e *herald.Event) bool {
+	for _, s := range *c.subs.Load() {
+		if s.Target.Covers(e.DeviceUUID, e.Channel) {
+			return true
+		}
+	}
+	return false
+}
+
+// Handle implements session.Handler: one request.
+func (c *conn) Handle(data []byte) bool {
+	m, err := Decode(data)
+	if err != nil {
+		var bad *BadMessage
+		errors.As(err, &bad)
+		return c.send(appendAck(nil, bad.MsgID, bad.Reason))
+	}
+	t, note, err := c.resolve(m)
+	if err != nil {
+		return c.send(appendAck(nil, m.MsgID, herald.ErrorMessage(err)))
+	}
+	old := *c.subs.Load()
+	i := slices.IndexFunc(old, func(s subscription) bool { return s.Target == t })
+	switch {
+	case m.Type == TypeSubscribe && i >= 0:
+	case m.Type == TypeSubscribe:
+		if len(old) >= c.cfg.MaxSubscriptions {
+			return c.send(appendAck(nil, m.MsgID, "this session has "+strconv.Itoa(len(old))+" subscriptions, the most it may hold: unsubscribe from one first, or subscribe to a parent path"))
+		}
+		next := append(slices.Clip(old), subscription{Target: t, Named: m.StreamID + m.Path})
+		c.subs.Store(&next)
+	case i < 0:
+		return c.send(appendAck(nil, m.MsgID, "this session is not subscribed to "+quote(m.StreamID+m.Path)))
+	default:
+		next := slices.Delete(slices.Clone(old), i, i+1)
+		c.subs.Store(&next)
+	}
+	return c.send(appendAck(nil, m.MsgID, "", note...))
+}
+
+// resolve finds the target of a request; note is what the ack adds to
+// its success message.
+func (c *conn) resolve(m Message) (Target, []string, error) {
+	if m.StreamID != "" {
+		t, ok := c.cfg.Index.Find(c.org, m.StreamID)
+		if !ok {
+			return t, nil, &herald.Error{Code: herald.ENOTFOUND, Message: "no stream has the id " + quote(m.StreamID) + " (GET /api/streams lists them)"}
+		}
+		return t, nil, nil
+	}
+	t, registered, err := ParsePath(m.Path, c.orgName, c.org, c.cfg.Index)
+	if err != nil {
+		var bad *BadMessage
+		if errors.As(err, &bad) {
+			return t, nil, &herald.Error{Code: herald.ENOTFOUND, Message: bad.Reason + " (GET /api/streams lists them)"}
+		}
+		return t, nil, err
+	}
+	if !registered {
+		return t, []string{"No registered device is named " + quote(t.Device) + ": the path stands for the device with that uuid."}, nil
+	}
+	return t, nil, nil
+}
+
+func (c *conn) send(msg []byte) bool {
+	if !c.conn.Send(msg) {
+		c.conn.Close()
+		return false
+	}
+	return true
+}
+
+// appendAck renders the acknowledgement of a request: ok with the
+// success message and notes when errText is "", else ok:false.
+func appendAck(dst []byte, msgID, errText string, notes ...string) []byte {
+	dst = append(dst, `{"head":{"msgId":`...)
+	if msgID == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = jsonscan.AppendString(dst, msgID)
+	}
+	if errText != "" {
+		dst = append(dst, `,"ok":false,"errors":[`...)
+		dst = jsonscan.AppendString(dst, errText)
+		return append(dst, `],"messages":[]},"body":{}}`...)
+	}
+	dst = append(dst, `,"ok":true,"errors":[],"messages":["`+processed+`"`...)
+	for _, n := range notes {
+		dst = append(dst, ',')
+		dst = jsonscan.AppendString(dst, n)
+	}
+	return append(dst, `]},"body":{}}`...)
+}
+
+// ReadFailed implements session.Handler.
+func (c *conn) ReadFailed(err error) bool {
+	if errors.Is(err, wsconn.ErrMessageTooLarge) {
+		return c.send(appendAck(nil, "", "the message is larger than "+strconv.Itoa(c.cfg.MaxMessageBytes)+" bytes"))
+	}
+	c.conn.CloseAfterFlush(ws.StatusMessageTooBig, "message larger than "+strconv.Itoa(c.cfg.MaxMessageBytes)+" bytes", nil)
+	return false
+}
+
+// Lost implements session.Handler: the events the session needs are
+// gone. The session is not kept: its id is refused from now on, and the
+// client must make a new one.
+func (c *conn) Lost(err error) {
+	c.session.Forget()
+	reason := "events lost: " + herald.ErrorMessage(err)
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	c.conn.CloseAfterFlush(ws.StatusInternalServerError, reason, nil)
+}
+
+// Ended implements session.Handler.
+func (c *conn) Ended() {}
+
+// AppendEvents implements wsconn.Renderer.
+func (c *conn) AppendEvents(parts [][]byte, scratch []byte, events []wsconn.Message) ([][]byte, []byte, int) {
+	return c.cfg.r.AppendEvents(parts, scratch, events)
+}
