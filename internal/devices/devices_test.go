@@ -70,3 +70,23 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Number allocates %v times", n)
 	}
 }
+
+// TestAlso: every device put reaches the functions given to New, after
+// the directory has it.
+func TestAlso(t *testing.T) {
+	var d *Directory
+	var seen []herald.Device
+	d = New(func(dev herald.Device) {
+		if _, ok := d.Device(dev.Org, dev.UUID); !ok {
+			t.Errorf("%+v was passed before the directory had it", dev)
+		}
+		seen = append(seen, dev)
+	})
+	puts := []herald.Device{{Org: "a", UUID: "cam-1", Name: "lobby"}, {Org: "a", UUID: "cam-1", Name: "lobby east"}}
+	for _, dev := range puts {
+		d.Put(dev)
+	}
+	if len(seen) != 2 || seen[0] != puts[0] || seen[1] != puts[1] {
+		t.Fatalf("passed %+v, want %+v", seen, puts)
+	}
+}
