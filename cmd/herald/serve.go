@@ -88,6 +88,7 @@ func (c *serveCommand) printWelcome(srv *server.Server, cfg server.Config) {
 	fmt.Fprintf(w, "  WebSocket (STOMP): ws://%s/websocket?x-auth-scheme=api-token   (header x-auth-apikey)\n", addr)
 	fmt.Fprintf(w, "  WebSocket (JSON):  ws://%s/ws   (channels; first message {\"type\":\"auth\",\"token\":JWT})\n", addr)
 	fmt.Fprintf(w, "  WebSocket (ESS):   ws://%s/api/ws/events/v1   (Authorization: Bearer JWT)\n", addr)
+	fmt.Fprintf(w, "  Streams (Octave):  ws://%s/session/{id}/ws   (id from POST /session; headers X-Auth-Company, X-Auth-Token)\n", addr)
 	fmt.Fprintf(w, "  Tokens:            POST http://%s/API/IDP/connect/token   (password grant; an API key is a password)\n", addr)
 	fmt.Fprintf(w, "  REST:              http://%s/api/   (header x-auth-apikey)\n", addr)
 	if boot.Org.UUID != "" {

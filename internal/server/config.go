@@ -37,6 +37,7 @@ type Config struct {
 	Limits    LimitsConfig    `koanf:"limits"`
 	Sessions  SessionsConfig  `koanf:"sessions"`
 	ESS       ESSConfig       `koanf:"ess"`
+	Streams   StreamsConfig   `koanf:"streams"`
 	Orgs      []OrgConfig     `koanf:"orgs"`
 	LogLevel  string          `koanf:"log_level"` // debug | info (default) | warn | error
 	// AcceptDataLoss lets the embedded engine start on a damaged log by

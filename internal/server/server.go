@@ -18,6 +18,7 @@ import (
 	"github.com/herald-gw/herald/internal/dialect/channels"
 	"github.com/herald-gw/herald/internal/dialect/ess"
 	"github.com/herald-gw/herald/internal/dialect/stomp"
+	"github.com/herald-gw/herald/internal/dialect/streams"
 	"github.com/herald-gw/herald/internal/engine"
 	"github.com/herald-gw/herald/internal/hub"
 	"github.com/herald-gw/herald/internal/ingest"
@@ -44,6 +45,8 @@ type Server struct {
 
 	channels     *channels.Config // shared by the channels connections
 	ess          *ess.Config      // shared by the ess connections
+	streams      *streams.Config  // shared by the streams connections
+	streamsIndex *streams.Index   // fed by devices
 	channelConns atomic.Int64
 	tokens       *auth.Verifier // the configured keys, or the engine's generated secret
 	users        *userLimits
@@ -112,7 +115,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.node = &node
 	stompCfg := s.stompConfig()
 	s.stomp = &stompCfg
-	s.users, s.devices = newUserLimits(cfg.Limits.Channels), devices.New()
+	s.streamsIndex = streams.NewIndex()
+	s.users, s.devices = newUserLimits(cfg.Limits.Channels), devices.New(s.streamsIndex.Put)
 	jwtCfg, signingSecret, err := tokenKeys(ctx, cfg, eng, logger)
 	if err == nil {
 		s.tokens, err = auth.NewVerifier(ctx, jwtCfg, eng)
@@ -130,8 +134,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		IDP: api.IDPConfig{Secret: signingSecret, TTL: cfg.Auth.TokenTTL, CORSOrigins: cfg.Auth.CORSOrigins},
 	}
 	s.ess = s.essConfig()
+	s.streams = s.streamsConfig()
 	mux := http.NewServeMux()
 	s.api.Register(mux)
+	mux.HandleFunc("POST /session", s.postSession)
+	mux.HandleFunc("GET /api/streams", s.getStreams)
 	for _, d := range s.dialects() {
 		for _, path := range d.paths {
 			mux.HandleFunc("GET "+path, d.serve)

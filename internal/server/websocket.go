@@ -24,6 +24,7 @@ func (s *Server) dialects() []dialect {
 		{"stomp", []string{"/websocket", "/websocket/"}, s.serveSTOMP},
 		{"channels", []string{"/ws", "/ws/"}, s.serveChannels},
 		{"ess", []string{"/api/ws/events/v1", "/api/ws/events/v1/"}, s.serveESS},
+		{"streams", []string{"/session/{id}/ws", "/session/{id}/ws/"}, s.serveStreams},
 	}
 }
 
