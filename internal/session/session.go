@@ -284,6 +284,18 @@ func (s *Session) removeLocked(sub *Sub) {
 	}
 }
 
+// Change runs fn while no event is matched or queued for the session:
+// a dialect whose Match reads state of its own changes that state, and
+// queues the reply that says so, in fn. Every event queued after the
+// reply is matched with the new state, and none before it, so a client
+// that reads the reply misses nothing published after. fn must not call
+// the session's other methods.
+func (s *Session) Change(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+}
+
 // Lookup returns the subscription with the given id, nil if none.
 func (s *Session) Lookup(id string) *Sub {
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -397,4 +398,36 @@ func TestDetachCursorSkipsNothingUnwritten(t *testing.T) {
 	if d.After != 1 {
 		t.Fatalf("cursor %d, want 1 (2 and 3 were never written)", d.After)
 	}
+}
+
+// TestChangeIsAtomicWithDelivery: while Change's fn runs, no event is
+// matched or queued; one published meanwhile comes after what fn queued,
+// and is matched with what fn changed. (fn gives the delivery a second to
+// match while it runs, which it must not take: without the exclusion the
+// event is matched with the old state and never arrives.)
+func TestChangeIsAtomicWithDelivery(t *testing.T) {
+	n := newNode(t, inmem.Config{}, Node{})
+	c := n.connect(t, "org-a", wsconn.Options{})
+	var on atomic.Bool
+	matched := make(chan struct{}, 1)
+	match := func(*herald.Event) bool {
+		select {
+		case matched <- struct{}{}:
+		default:
+		}
+		return on.Load()
+	}
+	if err := c.session.Subscribe(&Sub{ID: "s", Match: match}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.session.Change(func() {
+		n.append(t, "org-a", "a1")
+		select {
+		case <-matched:
+		case <-time.After(time.Second):
+		}
+		c.session.Conn().Send([]byte("reply"))
+		on.Store(true)
+	})
+	c.expect("reply", "s:1")
 }

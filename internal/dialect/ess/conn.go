@@ -422,12 +422,15 @@ func (c *conn) addSubscription(cmd Command) bool {
 		return c.replyError(cmd, StatusBadRequest, "A session may hold "+strconv.Itoa(c.cfg.MaxFilters)+" filters over its subscriptions.")
 	}
 	sub := newSubscription(newSessionID(), cmd.Filters)
-	// The reply is queued before the subscription can match anything.
-	if !c.send(AppendReply(nil, cmd.CommandID, StatusOK, "subscriptionId", sub.ID)) {
-		return false
-	}
-	c.subs.Store(subs.with(sub))
-	return true
+	// The reply and the subscription at once: every event after the reply
+	// is matched with it, none before.
+	sent := true
+	c.session.Change(func() {
+		if sent = c.send(AppendReply(nil, cmd.CommandID, StatusOK, "subscriptionId", sub.ID)); sent {
+			c.subs.Store(subs.with(sub))
+		}
+	})
+	return sent
 }
 
 func (c *conn) removeSubscription(cmd Command) bool {
@@ -435,8 +438,12 @@ func (c *conn) removeSubscription(cmd Command) bool {
 	if !ok {
 		return c.replyError(cmd, StatusNotFound, "No subscription "+strconv.Quote(clip(cmd.SubscriptionID))+" in this session.")
 	}
-	c.subs.Store(subs)
-	return c.send(AppendReply(nil, cmd.CommandID, StatusOK, "subscriptionId", cmd.SubscriptionID))
+	sent := true
+	c.session.Change(func() {
+		c.subs.Store(subs)
+		sent = c.send(AppendReply(nil, cmd.CommandID, StatusOK, "subscriptionId", cmd.SubscriptionID))
+	})
+	return sent
 }
 
 // getState answers with the state of the session's subscriptions, taken

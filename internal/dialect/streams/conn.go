@@ -124,21 +124,28 @@ func (c *conn) Handle(data []byte) bool {
 	}
 	old := *c.subs.Load()
 	i := slices.IndexFunc(old, func(s subscription) bool { return s.Target == t })
+	var next []subscription
 	switch {
 	case m.Type == TypeSubscribe && i >= 0:
+		next = old
 	case m.Type == TypeSubscribe:
 		if len(old) >= c.cfg.MaxSubscriptions {
 			return c.send(appendAck(nil, m.MsgID, "this session has "+strconv.Itoa(len(old))+" subscriptions, the most it may hold: unsubscribe from one first, or subscribe to a parent path"))
 		}
-		next := append(slices.Clip(old), subscription{Target: t, Named: m.StreamID + m.Path})
-		c.subs.Store(&next)
+		next = append(slices.Clip(old), subscription{Target: t, Named: m.StreamID + m.Path})
 	case i < 0:
 		return c.send(appendAck(nil, m.MsgID, "this session is not subscribed to "+quote(m.StreamID+m.Path)))
 	default:
-		next := slices.Delete(slices.Clone(old), i, i+1)
-		c.subs.Store(&next)
+		next = slices.Delete(slices.Clone(old), i, i+1)
 	}
-	return c.send(appendAck(nil, m.MsgID, "", note...))
+	// The change and its ack at once: the ack comes before the first event
+	// of a new subscription and after the last of an ended one.
+	sent := true
+	c.session.Change(func() {
+		c.subs.Store(&next)
+		sent = c.send(appendAck(nil, m.MsgID, "", note...))
+	})
+	return sent
 }
 
 // resolve finds the target of a request; note is what the ack adds to
