@@ -24,17 +24,7 @@ type chClient struct {
 
 func dialChannels(t *testing.T, ts *testServer, path string) *chClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	url := strings.Replace(ts.base, "http", "ws", 1) + path
-	c, resp, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", path, err, status)
-	}
+	c := dialOpen(t, strings.Replace(ts.base, "http", "ws", 1)+path, nil)
 	c.SetReadLimit(1 << 20)
 	t.Cleanup(func() { c.CloseNow() })
 	return &chClient{t: t, c: c}
@@ -47,11 +37,7 @@ func (c *chClient) send(msg any) {
 		b, _ := json.Marshal(msg)
 		raw = string(b)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := c.c.Write(ctx, websocket.MessageText, []byte(raw)); err != nil {
-		c.t.Fatalf("send: %v", err)
-	}
+	writeText(c.t, c.c, raw)
 }
 
 // read returns the next message, or nil and the error.

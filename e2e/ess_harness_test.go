@@ -38,20 +38,11 @@ func (ts *testServer) essURL() string {
 // dialESS connects with "Authorization: Bearer <bearer>" (none if "").
 func dialESS(t testing.TB, url, bearer string) *essClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
 	opts := &websocket.DialOptions{}
 	if bearer != "" {
 		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + bearer}}
 	}
-	c, resp, err := websocket.Dial(ctx, url, opts)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", url, err, status)
-	}
+	c := dialOpen(t, url, opts)
 	c.SetReadLimit(16 << 20)
 	t.Cleanup(func() { c.CloseNow() })
 	return &essClient{t: t, c: c, nextID: 1}
@@ -59,11 +50,7 @@ func dialESS(t testing.TB, url, bearer string) *essClient {
 
 func (e *essClient) sendRaw(text string) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := e.c.Write(ctx, websocket.MessageText, []byte(text)); err != nil {
-		e.t.Fatalf("send: %v", err)
-	}
+	writeText(e.t, e.c, text)
 }
 
 // read returns the next message.

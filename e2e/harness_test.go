@@ -211,29 +211,42 @@ func dialRaw(t *testing.T, url, key string) *rawConn {
 // dialWS opens a WebSocket with an API key, offering v12.stomp.
 func dialWS(t *testing.T, url, key string) *websocket.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+	return dialOpen(t, url, &websocket.DialOptions{
 		HTTPHeader:   http.Header{"x-auth-apikey": {key}},
 		Subprotocols: []string{"v12.stomp"},
 	})
+}
+
+// dialOpen opens a WebSocket the test expects to be accepted, failing it
+// with the refusal's status otherwise.
+func dialOpen(t testing.TB, url string, opts *websocket.DialOptions) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		t.Fatalf("dial: %v (status %d)", err, status)
+		t.Fatalf("dial %s: %v (status %d)", url, err, status)
 	}
 	return c
 }
 
-func (r *rawConn) send(frame string) {
-	r.t.Helper()
+// writeText sends one text message, failing the test if it cannot.
+func writeText(t testing.TB, c *websocket.Conn, text string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	if err := r.c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-		r.t.Fatalf("send: %v", err)
+	if err := c.Write(ctx, websocket.MessageText, []byte(text)); err != nil {
+		t.Fatalf("send: %v", err)
 	}
+}
+
+func (r *rawConn) send(frame string) {
+	r.t.Helper()
+	writeText(r.t, r.c, frame)
 }
 
 // next returns the next non-heart-beat message, or "" and the error.

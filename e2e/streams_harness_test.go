@@ -71,16 +71,7 @@ type streamsClient struct {
 
 func dialStreams(t *testing.T, url string) *streamsClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	c, resp, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", url, err, status)
-	}
+	c := dialOpen(t, url, nil)
 	c.SetReadLimit(1 << 20)
 	t.Cleanup(func() { c.CloseNow() })
 	return &streamsClient{t: t, c: c}
@@ -88,11 +79,7 @@ func dialStreams(t *testing.T, url string) *streamsClient {
 
 func (s *streamsClient) sendRaw(text string) {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := s.c.Write(ctx, websocket.MessageText, []byte(text)); err != nil {
-		s.t.Fatalf("send: %v", err)
-	}
+	writeText(s.t, s.c, text)
 }
 
 func (s *streamsClient) read() map[string]any {
