@@ -64,7 +64,6 @@ type conn struct {
 	session *session.Session
 	org     string
 	orgName string
-	id      string
 
 	subs atomic.Pointer[[]subscription] // read by the delivery path; replaced whole
 }
@@ -74,7 +73,7 @@ type conn struct {
 // resumes after d.After, or after *after if the client named an event.
 // It returns at once (see session.Serve).
 func Serve(c *wsconn.Conn, cfg *Config, d herald.DetachedSession, orgName string, after *uint64, ended func()) {
-	h := &conn{cfg: cfg, conn: c, org: d.Org, orgName: orgName, id: d.ID}
+	h := &conn{cfg: cfg, conn: c, org: d.Org, orgName: orgName}
 	var subs []subscription
 	if len(d.State) > 0 {
 		json.Unmarshal(d.State, &subs) // a session this version cannot read starts without subscriptions

@@ -20,7 +20,12 @@ var Channels = []string{herald.ChannelAlerts, herald.ChannelTelemetry, herald.Ch
 // channel, so that an Index finds a stream from one entry per device. It
 // is the same on every node.
 func StreamID(org, device, channel string) string {
-	d, c := deviceHash(org, device), channelHash(channel)
+	d, c := deviceHash(org, device), [4]byte{}
+	if i := slices.Index(Channels, channel); i >= 0 {
+		c = channelHashes[i] // the common case, without hashing
+	} else {
+		c = channelHash(channel)
+	}
 	return "s" + hex.EncodeToString(d[:]) + hex.EncodeToString(c[:])
 }
 
