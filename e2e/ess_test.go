@@ -323,3 +323,37 @@ func TestESSState(t *testing.T) {
 		}
 	}
 }
+
+// TestESSStartAfter is herald's extension for clients that keep their own
+// cursor (herald's SDK after a restart): startSession with an empty
+// sessionId and an eventId makes a new session whose first subscription
+// receives every matching event after eventId, then live ones. An eventId
+// herald never sent, or one past retention, is refused with a reply.
+func TestESSStartAfter(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	ts := startServer(t, cfg)
+	first := ts.publish(keyA, motion("MOTION_STARTED", camA))[0]
+	want := ts.publish(keyA, motion("MOTION_STOPPED", camA), alert("a1", camA), motion("MOTION_STARTED", camA))
+	ts.publish(keyB, motion("MOTION_STARTED", camB))
+
+	c := dialESS(t, ts.essURL(), keyA)
+	r := c.startSession("", first)
+	if r["status"] != float64(201) || r["sessionId"] == "" {
+		t.Fatalf("startSession after %s: %v", first, r)
+	}
+	if r := c.command(map[string]any{"command": "getState", "commandId": 7}); r["status"] != float64(400) {
+		t.Fatalf("getState before the first subscription: %v", r)
+	}
+	c.subscribe(map[string]any{"modifier": "include"})
+	live := ts.publish(keyA, motion("MOTION_STOPPED", camA))[0]
+	if got := ids(c.waitEvents(4)); !slices.Equal(got, append(want, live)) {
+		t.Fatalf("events %v, want %v then %s", got, want, live)
+	}
+
+	for _, bad := range []string{"x1", "99999999"} {
+		x := dialESS(t, ts.essURL(), keyA)
+		if r := x.startSession("", bad); r["status"] != float64(400) || r["error"] == nil {
+			t.Fatalf("startSession after %q: %v", bad, r)
+		}
+	}
+}

@@ -33,6 +33,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /readyz", a.readiness)
 	mux.HandleFunc("POST /api/events", a.publish)
+	mux.HandleFunc("GET /api/devices/{uuid}", a.getDevice)
 	a.registerRhombus(mux)
 	a.registerESS(mux)
 }

@@ -24,22 +24,24 @@ const (
 // Names of a Spec's lists, as New's errors give them in Field; a dialect
 // maps them to its own header or key names.
 const (
-	FieldEntities = "entities"
-	FieldTypes    = "types"
-	FieldDevices  = "devices"
-	FieldTriggers = "triggers"
-	FieldChannels = "channels"
+	FieldEntities   = "entities"
+	FieldTypes      = "types"
+	FieldDevices    = "devices"
+	FieldTriggers   = "triggers"
+	FieldChannels   = "channels"
+	FieldSeverities = "severities"
 )
 
 // Spec is what a subscription asks for. Each non-empty list must contain
 // a value of the event (compared case-insensitively); empty lists match
 // everything. Triggers matches when any of the event's triggers is listed.
 type Spec struct {
-	Entities []string
-	Types    []string
-	Devices  []string
-	Triggers []string
-	Channels []string
+	Entities   []string
+	Types      []string
+	Devices    []string
+	Triggers   []string
+	Channels   []string
+	Severities []string
 }
 
 // Filter is a compiled Spec. The zero Filter matches every event.
@@ -51,7 +53,7 @@ type Filter struct {
 }
 
 type sets struct {
-	entities, types, devices, triggers, channels Set
+	entities, types, devices, triggers, channels, severities Set
 }
 
 // New compiles spec. A list of more than MaxValues values, or with a
@@ -73,6 +75,7 @@ func New(spec Spec) (Filter, error) {
 		{FieldDevices, spec.Devices, &f.devices},
 		{FieldTriggers, spec.Triggers, &f.triggers},
 		{FieldChannels, spec.Channels, &f.channels},
+		{FieldSeverities, spec.Severities, &f.severities},
 	} {
 		if err := checkList(l.field, l.values); err != nil {
 			return Filter{}, err
@@ -121,7 +124,8 @@ func (filter *Filter) Match(e *herald.Event) bool {
 		return true
 	}
 	if !holds(&f.entities, e.Entity) || !holds(&f.types, e.Type) ||
-		!holds(&f.devices, e.DeviceUUID) || !holds(&f.channels, e.Channel) {
+		!holds(&f.devices, e.DeviceUUID) || !holds(&f.channels, e.Channel) ||
+		!holds(&f.severities, e.Severity) {
 		return false
 	}
 	if f.triggers.Len() == 0 {

@@ -28,7 +28,7 @@ func values(prefix string, n int) []string {
 }
 
 func TestMatch(t *testing.T) {
-	alert := &herald.Event{Entity: "POLICY_ALERT", Type: "CREATE", DeviceUUID: "D1", Channel: "alerts",
+	alert := &herald.Event{Entity: "POLICY_ALERT", Type: "CREATE", DeviceUUID: "D1", Channel: "alerts", Severity: "critical",
 		Triggers: []string{"MOTION_HUMAN", "LOITERING"}}
 	// Long lists take the compiled set, short ones the scan: both must agree.
 	long := func(v ...string) []string { return append(values("other_", 40), v...) }
@@ -52,6 +52,8 @@ func TestMatch(t *testing.T) {
 		{"trigger long list none", Spec{Triggers: long("FACE_IDENTIFIED")}, false},
 		{"channel", Spec{Channels: []string{"telemetry"}}, false},
 		{"channel long list", Spec{Channels: long("ALERTS")}, true},
+		{"severity", Spec{Severities: []string{"warning", "CRITICAL"}}, true},
+		{"severity other", Spec{Severities: []string{"warning"}}, false},
 		{"all fields", Spec{Entities: []string{"POLICY_ALERT"}, Types: []string{"CREATE"},
 			Devices: []string{"D1"}, Triggers: []string{"MOTION_HUMAN"}, Channels: []string{"alerts"}}, true},
 	}

@@ -53,7 +53,7 @@ func TestFoldIsEqualFold(t *testing.T) {
 // compiled Filter to it.
 func naiveMatch(s *Spec, e *herald.Event) bool {
 	if !OneOf(s.Entities, e.Entity) || !OneOf(s.Types, e.Type) ||
-		!OneOf(s.Devices, e.DeviceUUID) || !OneOf(s.Channels, e.Channel) {
+		!OneOf(s.Devices, e.DeviceUUID) || !OneOf(s.Channels, e.Channel) || !OneOf(s.Severities, e.Severity) {
 		return false
 	}
 	if len(s.Triggers) == 0 {
@@ -71,7 +71,7 @@ func naiveMatch(s *Spec, e *herald.Event) bool {
 // Set's fallback for values New would refuse.
 func compile(s Spec) Filter {
 	return Filter{sets: &sets{entities: NewSet(s.Entities), types: NewSet(s.Types), devices: NewSet(s.Devices),
-		triggers: NewSet(s.Triggers), channels: NewSet(s.Channels)}}
+		triggers: NewSet(s.Triggers), channels: NewSet(s.Channels), severities: NewSet(s.Severities)}}
 }
 
 // containsRunes looks v up rune by rune, as the channels codec does with
@@ -115,8 +115,11 @@ func FuzzMatch(f *testing.F) {
 		}
 		items = append(items, values("pad", int(pad%400))...)
 		spec := Spec{Entities: items, Types: items[:1], Devices: items, Triggers: items, Channels: items[len(items)/2:]}
+		if pad%2 == 1 {
+			spec.Severities = items
+		}
 		events := []*herald.Event{
-			{Entity: entity, Type: items[0], DeviceUUID: trigger, Channel: entity, Triggers: []string{trigger, entity}},
+			{Entity: entity, Type: items[0], DeviceUUID: trigger, Channel: entity, Severity: trigger, Triggers: []string{trigger, entity}},
 			{Entity: trigger, Type: entity, DeviceUUID: entity, Channel: trigger, Triggers: []string{list}},
 			{Entity: strings.ToUpper(entity), Type: strings.ToLower(items[0]), Channel: strings.ToLower(items[len(items)-1])},
 		}

@@ -112,6 +112,7 @@ const (
 	StatusUnauthorized = 401
 	StatusForbidden    = 403
 	StatusNotFound     = 404
+	StatusGone         = 410
 	StatusTooLarge     = 413
 	StatusUnavailable  = 503
 )
@@ -132,6 +133,7 @@ type conn struct {
 	authFailures int
 	sessionID    string // "" until startSession
 	driverSub    *session.Sub
+	pendingAfter *uint64 // startAfter's eventId, until the first addSubscription
 
 	subs   atomic.Pointer[subscriptions] // read by the delivery path
 	mu     sync.Mutex
@@ -195,6 +197,9 @@ func (c *conn) Handle(data []byte) bool {
 	case CommandRemoveSubscription:
 		return c.removeSubscription(cmd)
 	case CommandGetState:
+		if c.pendingAfter != nil {
+			return c.replyError(cmd, StatusBadRequest, "This session starts after eventId with its first subscription: addSubscription first.")
+		}
 		return c.getState(cmd)
 	}
 	return true
@@ -342,11 +347,42 @@ func (c *conn) startSession(cmd Command) bool {
 	}
 	id := newSessionID()
 	c.driverSub = &session.Sub{ID: "ess", Match: c.match}
+	if cmd.SessionID == "" && cmd.EventID != "" {
+		return c.startAfter(cmd, id)
+	}
 	if err := c.session.Subscribe(c.driverSub, nil, nil); err != nil {
 		return c.replyError(cmd, statusOf(err), "The session could not start: "+herald.ErrorMessage(err))
 	}
 	c.sessionID = id
 	c.session.Keep(id, Name, c.detachedState)
+	return c.send(AppendReply(nil, cmd.CommandID, StatusCreated, "sessionId", id))
+}
+
+// startAfter is herald's extension of startSession: an empty sessionId
+// with an eventId makes a new session whose first addSubscription
+// receives every event it matches after eventId, then live ones; its
+// client (herald's SDK, after a restart) loses nothing however long it
+// was away, within the log's retention. Vendor clients never send it:
+// theirs send eventId "" with an empty sessionId.
+func (c *conn) startAfter(cmd Command, id string) bool {
+	after, err := strconv.ParseUint(cmd.EventID, 10, 64)
+	if err != nil {
+		return c.replyError(cmd, StatusBadRequest, "eventId "+strconv.Quote(clip(cmd.EventID))+" is not an event id herald sent.")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if last, err := c.cfg.Node.Log.LastID(ctx); err == nil && after > last {
+		return c.replyError(cmd, StatusBadRequest, "eventId "+cmd.EventID+" is beyond the newest event ("+
+			strconv.FormatUint(last, 10)+"): start after an id this server sent.")
+	}
+	if _, err := c.cfg.Node.Log.Replay(ctx, c.principal.Org, after, after+1, func(*herald.Event) error { return nil }); err != nil {
+		if herald.ErrorCode(err) == herald.ECONFLICT {
+			return c.replyError(cmd, StatusGone, "The events after eventId "+cmd.EventID+" are no longer kept: start without eventId.")
+		}
+		return c.replyError(cmd, StatusUnavailable, "The session could not start: "+herald.ErrorMessage(err))
+	}
+	c.pendingAfter = &after
+	c.sessionID = id
 	return c.send(AppendReply(nil, cmd.CommandID, StatusCreated, "sessionId", id))
 }
 
@@ -422,6 +458,9 @@ func (c *conn) addSubscription(cmd Command) bool {
 		return c.replyError(cmd, StatusBadRequest, "A session may hold "+strconv.Itoa(c.cfg.MaxFilters)+" filters over its subscriptions.")
 	}
 	sub := newSubscription(newSessionID(), cmd.Filters)
+	if c.pendingAfter != nil {
+		return c.addFirstSubscription(cmd, subs, sub)
+	}
 	// The reply and the subscription at once: every event after the reply
 	// is matched with it, none before.
 	sent := true
@@ -430,6 +469,25 @@ func (c *conn) addSubscription(cmd Command) bool {
 			c.subs.Store(subs.with(sub))
 		}
 	})
+	return sent
+}
+
+// addFirstSubscription adds the first subscription of a session made by
+// startAfter, and with it the session's place in the stream: the reply,
+// then every event it matches after the session's eventId.
+func (c *conn) addFirstSubscription(cmd Command, subs *subscriptions, sub *subscription) bool {
+	// Nothing reads the subscriptions before the driver's subscription exists.
+	c.subs.Store(subs.with(sub))
+	sent := true
+	err := c.session.Subscribe(c.driverSub, c.pendingAfter, func() {
+		sent = c.send(AppendReply(nil, cmd.CommandID, StatusOK, "subscriptionId", sub.ID))
+	})
+	if err != nil {
+		c.subs.Store(subs)
+		return c.replyError(cmd, statusOf(err), "The subscription could not start: "+herald.ErrorMessage(err))
+	}
+	c.pendingAfter = nil
+	c.session.Keep(c.sessionID, Name, c.detachedState)
 	return sent
 }
 
