@@ -228,3 +228,14 @@ func (w *wscat) next() map[string]any {
 	}
 	return nil
 }
+
+// waitNoCatchUps waits until the node holds a connection and no session
+// is replaying: a client connected with a cursor has been brought up to
+// the head.
+func (ts *testServer) waitNoCatchUps() {
+	ts.t.Helper()
+	waitFor(ts.t, patience, "a connection and no catch-up", func() bool {
+		h := ts.health()
+		return h["connections"] == float64(1) && h["catchUps"] == float64(0)
+	})
+}

@@ -177,6 +177,17 @@ func TestStreamsSessionLifetime(t *testing.T) {
 	if got := eventIDs(c.waitPushed(21)); !slices.Equal(got, append(want, sentinel)) {
 		t.Fatalf("after=e%s replayed %v", first, got)
 	}
+	// A new session connected with ?after: its first subscribe replays
+	// after the event named, whatever was published since.
+	c.c.Close(websocket.StatusNormalClosure, "")
+	ts.waitNoConnections()
+	fresh := ts.newStreamsSession("acme", keyA)
+	c = dialStreams(t, ts.streamsURL(fresh)+"?after=e"+first)
+	ts.waitNoCatchUps() // however long the client takes to subscribe
+	c.subscribe("path", "/acme")
+	if got := eventIDs(c.waitPushed(21)); !slices.Equal(got, append(want, sentinel)) {
+		t.Fatalf("a new session with after=e%s replayed %v", first, got)
+	}
 	if status, out := dialRefused(t, ts.streamsURL(session)+"?after=zz"); status != 400 || !strings.Contains(out["head"].(map[string]any)["errors"].([]any)[0].(string), "after must be an event id") {
 		t.Fatalf("a bad after: %d %v", status, out)
 	}

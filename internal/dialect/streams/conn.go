@@ -65,7 +65,8 @@ type conn struct {
 	org     string
 	orgName string
 
-	subs atomic.Pointer[[]subscription] // read by the delivery path; replaced whole
+	subs    atomic.Pointer[[]subscription] // read by the delivery path; replaced whole
+	pending *uint64                        // ?after of a session without subscriptions, until its first subscribe
 }
 
 // Serve serves the detached session d, taken from the store, on an
@@ -87,7 +88,11 @@ func Serve(c *wsconn.Conn, cfg *Config, d herald.DetachedSession, orgName string
 	}
 	h.session.Keep(d.ID, Name, h.detachedState)
 	h.session.Use(h) // Subscribe may queue the replay at once
-	if err := h.session.Subscribe(&session.Sub{ID: Name, Match: h.match}, &from, nil); err != nil {
+	if len(subs) == 0 && after != nil {
+		// Nothing to replay to yet: the first subscribe starts the replay
+		// after *after, so that a new session loses nothing after it.
+		h.pending = &from
+	} else if err := h.session.Subscribe(&session.Sub{ID: Name, Match: h.match}, &from, nil); err != nil {
 		h.Lost(err)
 	}
 	c.StartPing(cfg.PingInterval)
@@ -137,6 +142,9 @@ func (c *conn) Handle(data []byte) bool {
 	default:
 		next = slices.Delete(slices.Clone(old), i, i+1)
 	}
+	if c.pending != nil && m.Type == TypeSubscribe {
+		return c.subscribeFirst(m.MsgID, old, next, note)
+	}
 	// The change and its ack at once: the ack comes before the first event
 	// of a new subscription and after the last of an ended one.
 	sent := true
@@ -144,6 +152,23 @@ func (c *conn) Handle(data []byte) bool {
 		c.subs.Store(&next)
 		sent = c.send(appendAck(nil, m.MsgID, "", note...))
 	})
+	return sent
+}
+
+// subscribeFirst makes the first subscription of a session connected
+// with ?after and none: the ack, then every event it covers after the
+// named event, then live ones.
+func (c *conn) subscribeFirst(msgID string, old, next []subscription, note []string) bool {
+	c.subs.Store(&next) // nothing reads it before the driver's subscription exists
+	sent := true
+	err := c.session.Subscribe(&session.Sub{ID: Name, Match: c.match}, c.pending, func() {
+		sent = c.send(appendAck(nil, msgID, "", note...))
+	})
+	if err != nil {
+		c.subs.Store(&old)
+		return c.send(appendAck(nil, msgID, herald.ErrorMessage(err)))
+	}
+	c.pending = nil
 	return sent
 }
 
