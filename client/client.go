@@ -48,18 +48,16 @@ func ParseDialect(s string) (Dialect, error) {
 type Option func(*options)
 
 type options struct {
-	dialect                   Dialect
-	apiKey, token             string
-	user, password, company   string
-	filter                    Filter
-	after                     *uint64
-	minBackoff, maxBackoff    time.Duration
-	heartbeat                 time.Duration
-	buffer                    int
-	status                    func(Status)
-	httpClient                *http.Client
-	essSubscriptionAllEvents  bool
-	streamsMaxPathsPerSession int
+	dialect                 Dialect
+	apiKey, token           string
+	user, password, company string
+	filter                  Filter
+	after                   *uint64
+	minBackoff, maxBackoff  time.Duration
+	heartbeat               time.Duration
+	buffer                  int
+	status                  func(Status)
+	httpClient              *http.Client
 }
 
 // WithDialect chooses the dialect; by default the URL's path chooses it
@@ -82,6 +80,10 @@ func WithToken(jwt string) Option { return func(o *options) { o.token = jwt } }
 func WithPassword(user, password string) Option {
 	return func(o *options) { o.user, o.password = user, password }
 }
+
+// WithUser names the user a WithToken token is for (streams'
+// X-Auth-User).
+func WithUser(user string) Option { return func(o *options) { o.user = user } }
 
 // WithCompany names the org (its name or uuid) for the streams dialect's
 // X-Auth-Company; with an API key the Stream can ask the server instead.

@@ -17,5 +17,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newBenchCommand())
 	root.AddCommand(newTokenCommand())
+	root.AddCommand(newMonitorCommand())
+	root.AddCommand(newPublishCommand())
 	return root
 }
