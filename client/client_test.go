@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -127,4 +128,98 @@ func TestResume(t *testing.T) {
 func parseID(s string) uint64 {
 	id, _ := strconv.ParseUint(s, 10, 64)
 	return id
+}
+
+// TestAfter: a new Stream started After an event id gets exactly the
+// events after it, in every dialect: the path a restarted consumer takes
+// with its stored cursor (ess starts a session after the event, streams
+// connects a new session with ?after).
+func TestAfter(t *testing.T) {
+	n := startNode(t, testConfig(t.TempDir()))
+	for _, d := range dialects {
+		t.Run(string(d.dialect), func(t *testing.T) {
+			k := string(d.dialect)
+			published := n.mustPublish(alert(k+"0"), alert(k+"1"), alert(k+"2"), alert(k+"3"), alert(k+"4"))
+			s := dial(t, "ws://"+n.addr, d.dialect, append(slices.Clone(d.opts), client.After(parseID(published[1])))...)
+			if got := next(t, s, 3); !slices.Equal(got, published[2:]) {
+				t.Fatalf("after %s: %v, want %v", published[1], got, published[2:])
+			}
+			live := n.mustPublish(alert("live-" + string(d.dialect)))
+			if got := next(t, s, 1); !slices.Equal(got, live) {
+				t.Fatalf("then %v, want the live %v", got, live)
+			}
+		})
+	}
+}
+
+// TestFilter: the filter gives the same events in every dialect, whether
+// the dialect's server applies it or the Stream does.
+func TestFilter(t *testing.T) {
+	n := startNode(t, testConfig(t.TempDir()))
+	other := "9d1e0f7a-9999-4c2b-8a3e-000000000009"
+	mk := func(key, device, severity, trigger string) map[string]any {
+		e := alert(key)
+		e["deviceUuid"], e["severity"], e["policyAlertTriggers"] = device, severity, []string{trigger}
+		return e
+	}
+	flt := client.Filter{Devices: []string{camera}, Severities: []string{"critical"}, Triggers: []string{"MOTION_HUMAN", "AREA_INTRUSION"}}
+	for _, d := range dialects {
+		t.Run(string(d.dialect), func(t *testing.T) {
+			k := string(d.dialect)
+			first := n.mustPublish(mk(k+"f0", camera, "info", "MOTION"))[0]
+			ids := n.mustPublish(
+				mk(k+"f1", camera, "critical", "MOTION_HUMAN"),
+				mk(k+"f2", other, "critical", "MOTION_HUMAN"),
+				mk(k+"f3", camera, "warning", "MOTION_HUMAN"),
+				mk(k+"f4", camera, "critical", "LINE_CROSSING"),
+				map[string]any{"entity": "DEVICE_STATUS", "deviceUuid": camera, "status": "online", "key": k + "f5"},
+				mk(k+"f6", camera, "CRITICAL", "motion_human"),
+			)
+			want := []string{ids[0], ids[5]}
+			s := dial(t, "ws://"+n.addr, d.dialect, append(slices.Clone(d.opts), client.After(parseID(first)), client.WithFilter(flt))...)
+			sentinel := n.mustPublish(mk("s-"+string(d.dialect), camera, "critical", "MOTION_HUMAN"))
+			if got := next(t, s, 3); !slices.Equal(got, append(slices.Clone(want), sentinel...)) {
+				t.Fatalf("filtered %v, want %v then the sentinel %v", got, want, sentinel)
+			}
+		})
+	}
+}
+
+// TestDialRefuses: what no retry can fix is Dial's error, in every
+// dialect: a wrong credential, a bad filter, a URL of another dialect.
+func TestDialRefuses(t *testing.T) {
+	n := startNode(t, testConfig(t.TempDir()))
+	url := "ws://" + n.addr
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	cases := []struct {
+		name string
+		url  string
+		opts []client.Option
+	}{
+		{"stomp wrong key", url, []client.Option{client.WithDialect(client.STOMP), client.WithAPIKey("nope")}},
+		{"channels wrong password", url, []client.Option{client.WithDialect(client.Channels), client.WithPassword("alice", "nope")}},
+		{"channels entity filter", url, []client.Option{client.WithDialect(client.Channels), client.WithAPIKey(key),
+			client.WithFilter(client.Filter{Entities: []string{"POLICY_ALERT"}})}},
+		{"ess wrong key", url, []client.Option{client.WithDialect(client.ESS), client.WithAPIKey("nope")}},
+		{"streams wrong company", url, []client.Option{client.WithDialect(client.Streams), client.WithAPIKey(key), client.WithCompany("globex")}},
+		{"unknown channel", url, []client.Option{client.WithAPIKey(key), client.WithFilter(client.Filter{Channels: []string{"weather"}})}},
+		{"cursor beyond the log", url, []client.Option{client.WithAPIKey(key), client.After(1 << 40)}},
+		{"dialect against path", url + "/ws", []client.Option{client.WithDialect(client.STOMP), client.WithAPIKey(key)}},
+		{"bad scheme", "ftp://" + n.addr, []client.Option{client.WithAPIKey(key)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := client.Dial(ctx, c.url, c.opts...)
+			if err == nil {
+				s.Close()
+				t.Fatal("Dial succeeded")
+			}
+			var ce *client.Error
+			if !errors.As(err, &ce) || !ce.Permanent {
+				t.Fatalf("Dial: %v (%T), want a permanent *client.Error", err, err)
+			}
+			t.Log(err)
+		})
+	}
 }
