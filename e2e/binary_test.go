@@ -92,11 +92,18 @@ orgs:
 // /healthz and returns the address.
 func startBinary(t *testing.T, dataDir string) (*exec.Cmd, string) {
 	t.Helper()
+	return startBinaryOn(t, dataDir, "127.0.0.1:0")
+}
+
+// startBinaryOn is startBinary listening on listen, as a restarted
+// server on its old address.
+func startBinaryOn(t *testing.T, dataDir, listen string) (*exec.Cmd, string) {
+	t.Helper()
 	cfgPath := filepath.Join(dataDir, "..", "herald.yaml")
 	if err := os.WriteFile(cfgPath, []byte(binaryConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(heraldBinary(t), "serve", "--config", cfgPath, "--data", dataDir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(heraldBinary(t), "serve", "--config", cfgPath, "--data", dataDir, "--listen", listen)
 	logs := new(syncBuffer)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides Go modules: the Debian Python
 # clients used by the e2e tests (seed-style vendor clients), Chromium for
-# the browser tests, and the Node STOMP client from
+# the browser tests, PostgreSQL for the monitor's SQL sink (the tests start
+# their own server in a temp dir), and the Node STOMP client from
 # e2e/node/package-lock.json. Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-websocket python3-requests python3-websockets python3-aiohttp chromium)
+packages=(python3-websocket python3-requests python3-websockets python3-aiohttp chromium postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
