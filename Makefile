@@ -43,6 +43,7 @@ fuzz:
 	go test -run=^$$ -fuzz='^FuzzRenderStored$$' -fuzztime=$(FUZZTIME) ./internal/dialect/channels/
 	go test -run=^$$ -fuzz='^FuzzStream$$' -fuzztime=$(FUZZTIME) ./internal/bench/
 	go test -run=^$$ -fuzz='^FuzzScanFrame$$' -fuzztime=$(FUZZTIME) ./internal/bench/
+	go test -run=^$$ -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./client/
 
 bench:
 	go test -run=^$$ -bench=. -benchmem ./internal/session/ ./internal/engine/

@@ -165,14 +165,20 @@ func (c *channelsConn) message(ctx context.Context) (channelsMessage, []byte, er
 	if err != nil {
 		return channelsMessage{}, nil, err
 	}
+	m, err := channelsDecode(data)
+	return m, data, err
+}
+
+// channelsDecode decodes a message; an events_lost error is ErrEventsLost.
+func channelsDecode(data []byte) (channelsMessage, error) {
 	var m channelsMessage
 	if json.Unmarshal(data, &m) != nil {
-		return m, data, &ProtocolError{Message: "a message that is not JSON: " + clip(string(data))}
+		return m, &ProtocolError{Message: "a message that is not JSON: " + clip(string(data))}
 	}
 	if m.Type == "error" && m.Error == "events_lost" {
-		return m, data, ErrEventsLost
+		return m, ErrEventsLost
 	}
-	return m, data, nil
+	return m, nil
 }
 
 // channelsPush is what a push carries of its event.

@@ -146,26 +146,34 @@ func (c *essConn) message(ctx context.Context) (essReply, error) {
 	if err != nil {
 		return essReply{}, err
 	}
+	m, events, err := essDecode(data)
+	c.pending = append(c.pending, events...)
+	return m, err
+}
+
+// essDecode decodes a message and the events it pushes.
+func essDecode(data []byte) (essReply, []Event, error) {
 	var m essReply
 	if json.Unmarshal(data, &m) != nil {
-		return m, &ProtocolError{Message: "a message that is not JSON: " + clip(string(data))}
+		return m, nil, &ProtocolError{Message: "a message that is not JSON: " + clip(string(data))}
 	}
+	var events []Event
 	for _, raw := range m.Events {
 		var pushed struct {
 			ID   string          `json:"id"`
 			Data json.RawMessage `json:"data"`
 		}
 		if json.Unmarshal(raw, &pushed) != nil {
-			return m, &ProtocolError{Message: "an event that is not an object: " + clip(string(raw))}
+			return m, nil, &ProtocolError{Message: "an event that is not an object: " + clip(string(raw))}
 		}
 		e, err := decodeCanonical(pushed.Data)
 		if err != nil {
-			return m, err
+			return m, nil, err
 		}
 		if strconv.FormatUint(e.ID, 10) != pushed.ID {
-			return m, &ProtocolError{Message: "event " + pushed.ID + " carries the data of event " + strconv.FormatUint(e.ID, 10)}
+			return m, nil, &ProtocolError{Message: "event " + pushed.ID + " carries the data of event " + strconv.FormatUint(e.ID, 10)}
 		}
-		c.pending = append(c.pending, e)
+		events = append(events, e)
 	}
-	return m, nil
+	return m, events, nil
 }

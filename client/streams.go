@@ -197,20 +197,28 @@ func (c *streamsConn) message(ctx context.Context) (streamsMessage, error) {
 	if err != nil {
 		return streamsMessage{}, err
 	}
+	m, e, err := streamsDecode(data)
+	if e != nil {
+		c.pending = append(c.pending, *e)
+	}
+	return m, err
+}
+
+// streamsDecode decodes a message and the event it pushes, if any.
+func streamsDecode(data []byte) (streamsMessage, *Event, error) {
 	var m streamsMessage
 	if json.Unmarshal(data, &m) != nil {
-		return m, &ProtocolError{Message: "a message that is not JSON: " + clip(string(data))}
+		return m, nil, &ProtocolError{Message: "a message that is not JSON: " + clip(string(data))}
 	}
 	if m.Type != "message" {
-		return m, nil
+		return m, nil, nil
 	}
 	e, err := decodeCanonical(m.Value.Elems)
 	if err != nil {
-		return m, err
+		return m, nil, err
 	}
 	if "e"+strconv.FormatUint(e.ID, 10) != m.Value.ID {
-		return m, &ProtocolError{Message: "event " + m.Value.ID + " carries the elems of event " + strconv.FormatUint(e.ID, 10)}
+		return m, nil, &ProtocolError{Message: "event " + m.Value.ID + " carries the elems of event " + strconv.FormatUint(e.ID, 10)}
 	}
-	c.pending = append(c.pending, e)
-	return m, nil
+	return m, &e, nil
 }
