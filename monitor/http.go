@@ -77,8 +77,7 @@ func (p *poster) post(ctx context.Context, e *enriched) error {
 		if attempt == p.cfg.Retries || refused {
 			break
 		}
-		delay := max(retryAfter, jitter(p.cfg.Backoff<<(attempt-1)))
-		t := time.NewTimer(min(delay, time.Minute))
+		t := time.NewTimer(min(max(retryAfter, jitter(backoff(p.cfg.Backoff, attempt))), maxBackoff))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -140,6 +139,15 @@ func (p *poster) deadLetter(e *enriched, cause error, attempts int) error {
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
 	return nil
+}
+
+// maxBackoff caps the delay between attempts, a Retry-After included.
+const maxBackoff = time.Minute
+
+// backoff is the delay after the attempt-th failure: first doubled after
+// each, up to maxBackoff.
+func backoff(first time.Duration, attempt int) time.Duration {
+	return min(min(first, maxBackoff)<<min(attempt-1, 16), maxBackoff)
 }
 
 func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }

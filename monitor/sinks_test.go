@@ -128,6 +128,20 @@ func TestWebhookDeadLetter(t *testing.T) {
 	}
 }
 
+// TestWebhookManyRetries: the backoff doubles up to its cap, never past
+// it into an overflow, however many attempts are allowed.
+func TestWebhookManyRetries(t *testing.T) {
+	r, url := startReceiver(t, -1)
+	cfg := testCfg(t)
+	cfg.Retries, cfg.Backoff = 80, time.Nanosecond
+	if err := newPoster("webhook", url, cfg, webhookBody, nil).write(context.Background(), []enriched{event(1, "X", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if r.attempts["1"] != 80 {
+		t.Fatalf("%d attempts, want 80", r.attempts["1"])
+	}
+}
+
 // TestWebhookRefusedIsNotRetried: a 4xx answer other than 408 and 429 is
 // dead-lettered at once.
 func TestWebhookRefusedIsNotRetried(t *testing.T) {
