@@ -174,9 +174,15 @@ func open(ctx context.Context, cfg Config) (m *monitor, err error) {
 		return m, err
 	}
 	opts := append([]client.Option{client.OnStatus(m.onStatus)}, cfg.Options...)
-	if after != nil {
+	switch {
+	case after == nil:
+		m.notice("starting with the next new event")
+	case m.cfg.After != nil:
 		opts = append(opts, client.After(*after))
-		m.notice("resuming after event %d", *after)
+		m.notice("starting after event %d (--after)", *after)
+	default:
+		opts = append(opts, client.After(*after))
+		m.notice("resuming after event %d, the stores' cursor", *after)
 	}
 	m.stream, err = client.Dial(ctx, cfg.URL, opts...)
 	if err != nil {

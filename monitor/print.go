@@ -43,7 +43,11 @@ func (p *printSink) write(_ context.Context, batch []enriched) error {
 //	  uuid: alert-1  id: 42
 func writeText(b *bufio.Writer, e *enriched) {
 	b.WriteString("[" + time.UnixMilli(e.TimestampMs).Format("15:04:05") + "] ")
-	b.WriteString(orDefault(e.Type, e.Channel) + " " + orDefault(e.Entity, strings.ToUpper(e.Channel)))
+	if e.Entity != "" {
+		b.WriteString(orDefault(e.Type, "-") + " " + e.Entity)
+	} else {
+		b.WriteString(e.Channel) // the channels dialect's pushes carry no entity or type
+	}
 	if e.DeviceName != "" {
 		b.WriteString(" " + orDefault(e.DeviceKind, "device") + "=" + e.DeviceName)
 	} else if e.DeviceUUID != "" {
