@@ -120,10 +120,10 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpCli
 
 // Status reports a change of a Stream's connection.
 type Status struct {
-	Connected bool  // a connection is up and subscribed
-	Attempt   int   // consecutive failed attempts; 0 when connected
-	Err       error // why the connection ended or could not be made; ErrEventsLost when the server no longer had the events after the cursor
-	After     uint64
+	Connected bool   // a connection is up and subscribed
+	Attempt   int    // consecutive failed attempts; 0 when connected
+	Err       error  // why the connection ended or could not be made; ErrEventsLost when the server no longer had the events after the cursor
+	After     uint64 // the cursor: the last event handed out (or the start)
 }
 
 // Errors of a Stream.

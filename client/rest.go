@@ -250,7 +250,8 @@ type Device struct {
 }
 
 // Device looks up a registered device of the Stream's org
-// (GET /api/devices/{uuid}). An unregistered device is an *Error with
+// (GET /api/devices/{uuid}); a device number, the channels dialect's
+// device id, is found too. An unregistered device is an *Error with
 // Status 404.
 func (s *Stream) Device(ctx context.Context, uuid string) (Device, error) {
 	req, _ := http.NewRequest("GET", s.rest.url("/api/devices/"+url.PathEscape(uuid)), nil)

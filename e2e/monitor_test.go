@@ -64,6 +64,15 @@ func TestMonitorDialects(t *testing.T) {
 			if got := jsonIDs(t, m.waitLines(3)); !slices.Equal(got, want) {
 				t.Fatalf("printed %v, want %v", got, want)
 			}
+			text := startMonitor(t, t.TempDir(), append(slices.Clone(args[:4]), append([]string{"--device", camA,
+				"--trigger", "MOTION_HUMAN", "--after", "0"}, monitorCredentials[dialect]...)...)...)
+			waitFor(t, patience, "three blocks of text", func() bool { return strings.Count(text.stdout.String(), "\n\n") == 3 })
+			blocks := strings.Split(strings.TrimSuffix(text.stdout.String(), "\n\n"), "\n\n")
+			for i, block := range blocks {
+				if !strings.HasSuffix(block, "  id: "+want[i]) || !strings.Contains(block, " camera=Lobby Camera\n") {
+					t.Fatalf("text block %d:\n%s\nwant camera=Lobby Camera and id %s", i, block, want[i])
+				}
+			}
 			if dialect == "channels" {
 				return // its lines are the dialect's pushes
 			}
@@ -170,11 +179,11 @@ func TestMonitorLoss(t *testing.T) {
 	t.Logf("server restart at %d stored, %d published", stored(), published())
 	server.Process.Signal(os.Interrupt)
 	server.Wait()
-	server, _ = startBinaryOn(t, dataDir, addr)
+	startBinaryOn(t, dataDir, addr) // stopped by the test's cleanup
 	waitFor(t, 2*time.Minute, "7,000 events in SQLite", func() bool { return stored() >= 7000 })
 	t.Logf("second kill -9 at %d stored, %d published", stored(), published())
 	m.kill()
-	m = startMonitor(t, work, args...)
+	startMonitor(t, work, args...) // stopped by the test's cleanup
 	<-done
 	<-sampling
 

@@ -26,6 +26,7 @@ type API struct {
 	Tokens       TokenVerifier // bearer tokens for /healthz; nil: API keys only
 	Health       Health        // what /healthz and /readyz report (health.go)
 	IDP          IDPConfig     // the token endpoint (idp.go), served by Handler
+	Numbers      DeviceNumbers // devices by number for GET /api/devices; nil: by uuid only
 }
 
 // Register mounts the endpoints on mux.

@@ -17,24 +17,38 @@ import (
 // that finds the device unregistered, which every dialect handles with
 // its defaults.
 type Directory struct {
-	mu      sync.RWMutex
-	devices map[key]herald.Device // guarded by mu
-	also    []func(herald.Device)
+	mu       sync.RWMutex
+	devices  map[key]herald.Device // guarded by mu
+	byNumber map[numberKey]string  // the uuid of each numbered device; guarded by mu
+	also     []func(herald.Device)
 }
 
 // key is a struct, not a joined string, so that a lookup allocates nothing.
 type key struct{ org, uuid string }
 
+type numberKey struct {
+	org    string
+	number int64
+}
+
 // New returns an empty directory. Each of also is passed every device
 // put, after the directory has it: an index of its own kept current.
 func New(also ...func(herald.Device)) *Directory {
-	return &Directory{devices: make(map[key]herald.Device), also: also}
+	return &Directory{devices: make(map[key]herald.Device), byNumber: make(map[numberKey]string), also: also}
 }
 
-// Put stores d, replacing the device of the same org and uuid.
+// Put stores d, replacing the device of the same org and uuid. Of two
+// devices given one number, the one put last has it.
 func (d *Directory) Put(dev herald.Device) {
 	d.mu.Lock()
-	d.devices[key{dev.Org, dev.UUID}] = dev
+	k := key{dev.Org, dev.UUID}
+	if old, ok := d.devices[k]; ok && old.Number != 0 && d.byNumber[numberKey{old.Org, old.Number}] == old.UUID {
+		delete(d.byNumber, numberKey{old.Org, old.Number})
+	}
+	d.devices[k] = dev
+	if dev.Number != 0 {
+		d.byNumber[numberKey{dev.Org, dev.Number}] = dev.UUID
+	}
 	d.mu.Unlock()
 	for _, fn := range d.also {
 		fn(dev)
@@ -47,6 +61,18 @@ func (d *Directory) Device(org, uuid string) (herald.Device, bool) {
 	defer d.mu.RUnlock()
 	dev, ok := d.devices[key{org, uuid}]
 	return dev, ok
+}
+
+// ByNumber returns the device of org with the numeric id n, if one is
+// registered: the channels dialect names devices by number.
+func (d *Directory) ByNumber(org string, n int64) (herald.Device, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	uuid, ok := d.byNumber[numberKey{org, n}]
+	if !ok {
+		return herald.Device{}, false
+	}
+	return d.devices[key{org, uuid}], true
 }
 
 // Number returns the numeric id of a registered device, 0 if it has none

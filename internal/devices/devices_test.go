@@ -90,3 +90,33 @@ func TestAlso(t *testing.T) {
 		t.Fatalf("passed %+v, want %+v", seen, puts)
 	}
 }
+
+// TestByNumber: a device is found by its number within its org only; a
+// renumbered device leaves its old number; of two devices given one
+// number the last put has it.
+func TestByNumber(t *testing.T) {
+	d := New()
+	d.Put(herald.Device{Org: "a", UUID: "cam-1", Number: 7, Name: "Lobby"})
+	d.Put(herald.Device{Org: "b", UUID: "cam-9", Number: 7})
+	if dev, ok := d.ByNumber("a", 7); !ok || dev.UUID != "cam-1" || dev.Name != "Lobby" {
+		t.Fatalf("a/7 = %+v, %v", dev, ok)
+	}
+	if dev, _ := d.ByNumber("b", 7); dev.UUID != "cam-9" {
+		t.Fatalf("b/7 = %+v: orgs are separate", dev)
+	}
+	d.Put(herald.Device{Org: "a", UUID: "cam-1", Number: 8, Name: "Lobby"})
+	if _, ok := d.ByNumber("a", 7); ok {
+		t.Fatal("a renumbered device kept its old number")
+	}
+	if dev, _ := d.ByNumber("a", 8); dev.UUID != "cam-1" {
+		t.Fatalf("a/8 = %+v", dev)
+	}
+	d.Put(herald.Device{Org: "a", UUID: "cam-2", Number: 8})
+	d.Put(herald.Device{Org: "a", UUID: "cam-1", Number: 0, Name: "Lobby"})
+	if dev, _ := d.ByNumber("a", 8); dev.UUID != "cam-2" {
+		t.Fatalf("a/8 = %+v after cam-2 took it and cam-1 dropped its number", dev)
+	}
+	if _, ok := d.ByNumber("a", 0); ok {
+		t.Fatal("0 is no number")
+	}
+}

@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.api = &api.API{
 		Log: eng, State: eng, Registry: eng, Keys: auth.Keys{Registry: eng}, Logger: logger,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch, MaxTriggers: cfg.Limits.MaxTriggers, MaxMetrics: cfg.Limits.MaxMetrics},
-		Health: s.healthSource(), Tokens: s.tokens,
+		Health: s.healthSource(), Tokens: s.tokens, Numbers: s.devices,
 		IDP: api.IDPConfig{Secret: signingSecret, TTL: cfg.Auth.TokenTTL, CORSOrigins: cfg.Auth.CORSOrigins},
 	}
 	s.ess = s.essConfig()
