@@ -230,12 +230,7 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Stream, error) {
 	}
 	s.filter, _ = checked.compile()
 	s.pos = o.after
-	if s.pos == nil {
-		if last, err := r.newest(ctx); err == nil {
-			s.pos = &last
-		}
-	}
-	c, err := s.t.connect(ctx, s.pos)
+	c, err := s.connect(ctx)
 	if err != nil && (permanent(err) || ctx.Err() != nil) {
 		s.cancel()
 		return nil, err
@@ -313,7 +308,7 @@ func (s *Stream) run(c connection, err error) {
 	for {
 		if c == nil {
 			if err == nil {
-				c, err = s.t.connect(s.ctx, s.position())
+				c, err = s.connect(s.ctx)
 			}
 			if err != nil {
 				if s.ended(err) {
@@ -361,15 +356,26 @@ func (s *Stream) ended(err error) bool {
 		return true
 	case errors.Is(err, ErrEventsLost):
 		s.mu.Lock()
-		s.pos = nil
+		s.pos = nil // connect goes on from the newest event
 		s.mu.Unlock()
-		if last, err := s.rest.newest(s.ctx); err == nil {
-			s.mu.Lock()
-			s.pos = &last
-			s.mu.Unlock()
-		}
 	}
 	return false
+}
+
+// connect makes a connection that resumes after the cursor. A Stream
+// without one asks the server for the org's newest event first, so that
+// it has a cursor before its first event and a drop loses nothing.
+func (s *Stream) connect(ctx context.Context) (connection, error) {
+	if s.position() == nil {
+		last, err := s.rest.newest(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.pos = &last
+		s.mu.Unlock()
+	}
+	return s.t.connect(ctx, s.position())
 }
 
 func (s *Stream) finish(err error) {

@@ -125,6 +125,49 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// TestDialWhileDown: a Stream dialed without After while the server
+// cannot be reached gets its cursor (the org's newest event) when it
+// first connects, so a drop before its first event loses nothing.
+func TestDialWhileDown(t *testing.T) {
+	n := startNode(t, testConfig(t.TempDir()))
+	for _, d := range dialects {
+		t.Run(string(d.dialect), func(t *testing.T) {
+			n.mustPublish(alert("old-" + string(d.dialect)))
+			p := startProxy(t, n.addr)
+			p.setDown(true)
+			var mu sync.Mutex
+			var statuses []client.Status
+			count := func(connected bool) int {
+				mu.Lock()
+				defer mu.Unlock()
+				k := 0
+				for _, st := range statuses {
+					if st.Connected == connected {
+						k++
+					}
+				}
+				return k
+			}
+			s := dial(t, p.url(), d.dialect, append(slices.Clone(d.opts), client.OnStatus(func(st client.Status) {
+				mu.Lock()
+				statuses = append(statuses, st)
+				mu.Unlock()
+			}))...)
+			p.setDown(false)
+			waitFor(t, "the Stream to connect", func() bool { return count(true) == 1 })
+			p.setDown(true)
+			before := count(false)
+			p.cut()
+			waitFor(t, "the Stream to see the drop", func() bool { return count(false) > before })
+			want := n.mustPublish(alert("gap0-"+string(d.dialect)), alert("gap1-"+string(d.dialect)))
+			p.setDown(false)
+			if got := next(t, s, 2); !slices.Equal(got, want) {
+				t.Fatalf("after the drop: %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 func parseID(s string) uint64 {
 	id, _ := strconv.ParseUint(s, 10, 64)
 	return id

@@ -157,6 +157,7 @@ type proxy struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	cuts   int
+	down   bool // new connections are closed at once
 }
 
 func startProxy(t testing.TB, target string) *proxy {
@@ -177,6 +178,13 @@ func (p *proxy) serve() {
 		c, err := p.ln.Accept()
 		if err != nil {
 			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
 		}
 		up, err := net.Dial("tcp", p.target)
 		if err != nil {
@@ -200,6 +208,14 @@ func (p *proxy) cut() {
 	}
 	p.conns = nil
 	p.cuts++
+}
+
+// setDown makes the proxy refuse new connections (a network that is
+// down), or carry them again.
+func (p *proxy) setDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
