@@ -289,9 +289,9 @@ func (m *monitor) deliver(ctx context.Context, batch []client.Event) error {
 	rich := make([]enriched, len(batch))
 	for i, e := range batch {
 		rich[i].Event = e
-		if m.names != nil && e.DeviceUUID != "" {
-			rich[i].DeviceName, rich[i].DeviceKind = m.names.get(ctx, e.DeviceUUID)
-		}
+	}
+	if m.names != nil {
+		m.names.resolve(ctx, rich)
 	}
 	for i, s := range m.sinks {
 		if err := s.write(ctx, rich); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -270,9 +271,11 @@ func TestStateFile(t *testing.T) {
 	}
 }
 
-// TestNames: one lookup per device per TTL; a failing lookup leaves the
-// event without a name; a hanging one holds back one event for at most
-// lookupWait and the ones behind it not at all.
+// TestNames: one lookup per device per TTL, however many events it
+// sends; a failed lookup or an unregistered device gives no name and is
+// not asked again at once; a batch waits for the lookups it started
+// together, once, at most names.wait, and not at all for lookups already
+// in flight; at most maxLookups are in flight.
 func TestNames(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[string]int{}
@@ -281,12 +284,12 @@ func TestNames(t *testing.T) {
 		mu.Lock()
 		calls[uuid]++
 		mu.Unlock()
-		switch uuid {
-		case "broken":
+		switch {
+		case uuid == "broken":
 			return client.Device{}, errors.New("connection refused")
-		case "unknown":
+		case uuid == "unknown":
 			return client.Device{}, &client.Error{Status: 404, Message: "no device"}
-		case "slow":
+		case strings.HasPrefix(uuid, "slow"):
 			select {
 			case <-release:
 			case <-ctx.Done():
@@ -294,43 +297,64 @@ func TestNames(t *testing.T) {
 		}
 		return client.Device{UUID: uuid, Name: "name of " + uuid, Kind: "camera"}, nil
 	}
+	called := func() map[string]int { mu.Lock(); defer mu.Unlock(); return maps.Clone(calls) }
+	batchOf := func(devices ...string) []enriched {
+		b := make([]enriched, len(devices))
+		for i, d := range devices {
+			b[i] = event(uint64(i+1), "X", d)
+		}
+		return b
+	}
 	n := newNames(lookup, 200*time.Millisecond)
+	n.wait = time.Minute // the lookups that answer are waited for
 	ctx := context.Background()
 	for range 10 {
-		if name, kind := n.get(ctx, "cam-1"); name != "name of cam-1" || kind != "camera" {
-			t.Fatalf("get: %q %q", name, kind)
+		b := batchOf("cam-1", "broken", "unknown", "cam-1", "")
+		n.resolve(ctx, b)
+		if b[0].DeviceName != "name of cam-1" || b[0].DeviceKind != "camera" || b[3].DeviceName != "name of cam-1" ||
+			b[1].DeviceName != "" || b[2].DeviceName != "" || b[4].DeviceName != "" {
+			t.Fatalf("resolved %+v", b)
 		}
-		n.get(ctx, "broken")
-		n.get(ctx, "unknown")
 	}
-	mu.Lock()
-	if calls["cam-1"] != 1 || calls["broken"] != 1 || calls["unknown"] != 1 {
-		t.Fatalf("lookups %v, want one each within the TTL", calls)
+	if got := called(); got["cam-1"] != 1 || got["broken"] != 1 || got["unknown"] != 1 || len(got) != 3 {
+		t.Fatalf("lookups %v, want one each within the TTL", got)
 	}
-	mu.Unlock()
+	if n.waits != 1 {
+		t.Fatalf("%d batches waited, want the first only", n.waits)
+	}
 	looked := time.Now()
 	waitFor(t, func() bool { return time.Since(looked) > 250*time.Millisecond }) // past the TTL
-	n.get(ctx, "cam-1")
-	mu.Lock()
-	if calls["cam-1"] != 2 {
-		t.Fatalf("lookups of cam-1 after the TTL: %d, want 2", calls["cam-1"])
+	n.resolve(ctx, batchOf("cam-1"))
+	if got := called(); got["cam-1"] != 2 {
+		t.Fatalf("lookups of cam-1 after the TTL: %d, want 2", got["cam-1"])
 	}
-	mu.Unlock()
 
-	start := time.Now()
-	if name, _ := n.get(ctx, "slow"); name != "" {
-		t.Fatalf("a hanging lookup gave %q", name)
+	// Hanging lookups: a batch of many new devices waits once, for at
+	// most n.wait, starting at most maxLookups; the next batch does not
+	// wait for those in flight.
+	n.wait, n.waits = time.Millisecond, 0
+	var slow []string
+	for i := range 3 * maxLookups {
+		slow = append(slow, "slow-"+strconv.Itoa(i))
 	}
-	first := time.Since(start)
-	start = time.Now()
-	for range 100 {
-		n.get(ctx, "slow")
+	for range 3 {
+		b := batchOf(slow...)
+		n.resolve(ctx, b)
+		for _, e := range b {
+			if e.DeviceName != "" {
+				t.Fatalf("a hanging lookup gave %q", e.DeviceName)
+			}
+		}
 	}
-	if behind := time.Since(start); first > lookupWait+time.Second || behind > time.Second {
-		t.Fatalf("a hanging lookup held the first event %v and the next 100 %v", first, behind)
+	if started := len(called()) - 3; n.waits != 1 || started != maxLookups {
+		t.Fatalf("%d batches waited and %d lookups started, want 1 and %d", n.waits, started, maxLookups)
 	}
 	close(release)
-	waitFor(t, func() bool { name, _ := n.get(ctx, "slow"); return name == "name of slow" })
+	waitFor(t, func() bool {
+		b := batchOf(slow...)
+		n.resolve(ctx, b)
+		return b[len(b)-1].DeviceName == "name of " + slow[len(slow)-1]
+	})
 }
 
 func waitFor(t *testing.T, cond func() bool) {
