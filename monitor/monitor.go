@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/herald-gw/herald/client"
@@ -145,6 +146,11 @@ func open(ctx context.Context, cfg Config) (m *monitor, err error) {
 	default:
 		return m, fmt.Errorf("unknown format %q: expected text, json or none", cfg.Format)
 	}
+	for _, u := range []struct{ flag, url string }{{"webhook", cfg.Webhook}, {"slack", cfg.Slack}} {
+		if err := checkURL(u.url); u.url != "" && err != nil {
+			return m, fmt.Errorf("%s URL %q: %v", u.flag, u.url, err)
+		}
+	}
 	if cfg.Webhook != "" {
 		p := newPoster("webhook", cfg.Webhook, cfg, webhookBody, nil)
 		p.onFailure = m.failureReporter(len(m.sinks), p.kind)
@@ -174,19 +180,20 @@ func open(ctx context.Context, cfg Config) (m *monitor, err error) {
 		return m, err
 	}
 	opts := append([]client.Option{client.OnStatus(m.onStatus)}, cfg.Options...)
-	switch {
-	case after == nil:
-		m.notice("starting with the next new event")
-	case m.cfg.After != nil:
+	if after != nil {
 		opts = append(opts, client.After(*after))
-		m.notice("starting after event %d (--after)", *after)
-	default:
-		opts = append(opts, client.After(*after))
-		m.notice("resuming after event %d, the stores' cursor", *after)
 	}
 	m.stream, err = client.Dial(ctx, cfg.URL, opts...)
 	if err != nil {
 		return m, err
+	}
+	switch {
+	case after == nil:
+		m.notice("starting with the next new event")
+	case m.cfg.After != nil:
+		m.notice("starting after event %d (--after)", *after)
+	default:
+		m.notice("resuming after event %d, the stores' cursor", *after)
 	}
 	if cfg.Names {
 		m.names = newNames(m.stream.Device, cfg.NamesTTL)
@@ -316,12 +323,28 @@ func (m *monitor) onStatus(st client.Status) {
 		m.status.connected()
 	case errors.Is(st.Err, client.ErrEventsLost):
 		m.notice("the server no longer keeps the events after %d: some were lost; going on from the newest", st.After)
+	case st.Attempt == 1 && !m.status.everConnected():
+		m.notice("cannot reach the server (%v); retrying", st.Err)
 	case st.Attempt == 1:
 		m.status.disconnected()
 		m.notice("connection lost (%v); reconnecting", st.Err)
 	case st.Attempt%10 == 0:
 		m.notice("still reconnecting after %d attempts: %v", st.Attempt, st.Err)
 	}
+}
+
+// checkURL accepts an absolute http or https URL.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("want an http:// or https:// URL")
+	case u.Host == "":
+		return errors.New("no host")
+	}
+	return nil
 }
 
 // failureReporter counts a sink's failures and says what failed.

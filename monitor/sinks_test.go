@@ -365,3 +365,15 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestRunRefusesBadSinkURLs: a webhook or Slack URL that cannot work is
+// an error at the start, not a dead letter per event.
+func TestRunRefusesBadSinkURLs(t *testing.T) {
+	for _, cfg := range []Config{{Webhook: "not-a-url"}, {Slack: "ftp://hooks.example"}, {Webhook: "http://"}} {
+		cfg.URL, cfg.Format = "ws://127.0.0.1:1", "none"
+		err := Run(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), " URL ") {
+			t.Fatalf("%+v: %v, want a refused URL", cfg, err)
+		}
+	}
+}

@@ -13,7 +13,7 @@ type status struct {
 	mu         sync.Mutex
 	total      int
 	sinks      []sinkCount
-	reconnects int
+	connects   int
 	up         bool
 	last       uint64
 	rate       float64 // events/s over the last second
@@ -63,11 +63,15 @@ func (s *status) cursor(id uint64) {
 
 func (s *status) connected() {
 	s.mu.Lock()
-	if !s.up && s.last > 0 {
-		s.reconnects++
-	}
+	s.connects++
 	s.up = true
 	s.mu.Unlock()
+}
+
+func (s *status) everConnected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connects > 0
 }
 
 func (s *status) disconnected() {
@@ -108,10 +112,13 @@ func (s *status) show(cfg Config) (stop func()) {
 func (s *status) lineLocked() string {
 	var b strings.Builder
 	state := "connected"
-	if !s.up {
+	switch {
+	case !s.up && s.connects == 0:
+		state = "connecting"
+	case !s.up:
 		state = "reconnecting"
 	}
-	fmt.Fprintf(&b, "%s · %d events (%.0f/s) · cursor %d · %d reconnects", state, s.total, s.rate, s.last, s.reconnects)
+	fmt.Fprintf(&b, "%s · %d events (%.0f/s) · cursor %d · %d reconnects", state, s.total, s.rate, s.last, max(s.connects-1, 0))
 	for _, c := range s.sinks {
 		if c.name == "" || c.name == "printer" {
 			continue
