@@ -353,7 +353,7 @@ func TestNames(t *testing.T) {
 	waitFor(t, func() bool {
 		b := batchOf(slow...)
 		n.resolve(ctx, b)
-		return b[len(b)-1].DeviceName == "name of " + slow[len(slow)-1]
+		return b[len(b)-1].DeviceName == "name of "+slow[len(slow)-1]
 	})
 }
 

@@ -10,15 +10,15 @@ import (
 // status counts what the monitor does, for the live status line on a
 // terminal: events/s, each sink's lag and failures, reconnects.
 type status struct {
-	mu         sync.Mutex
-	total      int
-	sinks      []sinkCount
-	connects   int
-	up         bool
-	last       uint64
-	rate       float64 // events/s over the last second
-	prevTotal  int
-	line       bool // a status line is on the terminal
+	mu        sync.Mutex
+	total     int
+	sinks     []sinkCount
+	connects  int
+	up        bool
+	last      uint64
+	rate      float64 // events/s over the last second
+	prevTotal int
+	line      bool // a status line is on the terminal
 }
 
 type sinkCount struct {
