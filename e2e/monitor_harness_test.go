@@ -200,6 +200,19 @@ func eventIDsIn(t *testing.T, driver, dsn, order string) []string {
 	return ids
 }
 
+// rowCount counts the events table's rows, 0 when it cannot; safe to
+// call from any goroutine.
+func rowCount(driver, dsn string) int {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	var n int
+	db.QueryRow("SELECT count(*) FROM events").Scan(&n)
+	return n
+}
+
 // readLines reads a file's lines; none if it does not exist.
 func readLines(path string) []string {
 	f, err := os.Open(path)

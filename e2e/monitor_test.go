@@ -166,7 +166,7 @@ func TestMonitorLoss(t *testing.T) {
 			case <-done:
 				return
 			case <-time.After(20 * time.Millisecond):
-				storedNow.Store(int64(stored()))
+				storedNow.Store(int64(rowCount("sqlite", "file:"+sqlitePath)))
 			}
 		}
 	}()
