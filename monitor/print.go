@@ -43,9 +43,12 @@ func (p *printSink) write(_ context.Context, batch []enriched) error {
 //	  uuid: alert-1  id: 42
 func writeText(b *bufio.Writer, e *enriched) {
 	b.WriteString("[" + time.UnixMilli(e.TimestampMs).Format("15:04:05") + "] ")
-	if e.Entity != "" {
-		b.WriteString(orDefault(e.Type, "-") + " " + e.Entity)
-	} else {
+	switch {
+	case e.Entity != "" && e.Type != "":
+		b.WriteString(e.Type + " " + e.Entity)
+	case e.Entity != "":
+		b.WriteString(e.Entity)
+	default:
 		b.WriteString(e.Channel) // the channels dialect's pushes carry no entity or type
 	}
 	if e.DeviceName != "" {
