@@ -23,10 +23,18 @@ type API struct {
 	Logger       *slog.Logger
 	MaxBodyBytes int64 // ingest request body limit; default 4 MiB
 	Ingest       ingest.Limits
-	Tokens       TokenVerifier // bearer tokens for /healthz; nil: API keys only
-	Health       Health        // what /healthz and /readyz report (health.go)
-	IDP          IDPConfig     // the token endpoint (idp.go), served by Handler
-	Numbers      DeviceNumbers // devices by number for GET /api/devices; nil: by uuid only
+	Tokens       TokenVerifier  // bearer tokens for /healthz; nil: API keys only
+	Health       Health         // what /healthz and /readyz report (health.go)
+	IDP          IDPConfig      // the token endpoint (idp.go), served by Handler
+	Numbers      DeviceNumbers  // devices by number for GET /api/devices; nil: by uuid only
+	Ingested     IngestObserver // told of every stored batch; nil: nobody
+}
+
+// IngestObserver is told of every batch POST /api/events stored: how many
+// events, how long the request took from its start and how long the
+// engine took to store them. It must not block.
+type IngestObserver interface {
+	Ingested(events int, request, engine time.Duration)
 }
 
 // Register mounts the endpoints on mux.
@@ -66,6 +74,7 @@ type AtomicAppender interface {
 // it a failed request may have stored some of them (events with a key are
 // never stored twice when the producer retries).
 func (a *API) publish(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	p, err := a.APIKeyPrincipal(r.Context(), r, herald.ScopePublish)
 	if err != nil {
 		WriteError(w, a.Logger, err)
@@ -107,10 +116,15 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, a.Logger, err)
 		return
 	}
+	appendStart := time.Now()
 	ids, err := appendFn(r.Context(), records)
 	if err != nil {
 		WriteError(w, a.Logger, err)
 		return
+	}
+	if a.Ingested != nil {
+		now := time.Now()
+		a.Ingested.Ingested(len(ids), now.Sub(start), now.Sub(appendStart))
 	}
 	out := make([]string, len(ids))
 	for i, id := range ids {

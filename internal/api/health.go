@@ -19,6 +19,10 @@ type Health struct {
 	// Ready reports whether the node serves: it follows the log and its
 	// device directory is loaded, and shutdown has not begun. nil: never.
 	Ready func() bool
+	// Serving reports whether /readyz should send clients here: Ready,
+	// and the engine answers, and the node keeps up with the log; reason
+	// says why not. nil: Ready alone.
+	Serving func() (ok bool, reason string)
 	// DataLoss reports that the node serves on a log that lost
 	// acknowledged events at start (--accept-data-loss). nil: never.
 	DataLoss func() bool
@@ -102,11 +106,48 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) {
 // no credential, tells nothing else and asks the engine nothing, so it
 // is cheap to probe often.
 func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
-	if !a.ready() {
-		WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": StatusUnavailable})
+	ok, reason := a.ready(), ""
+	if ok && a.Health.Serving != nil {
+		ok, reason = a.Health.Serving()
+	}
+	if !ok {
+		out := map[string]string{"status": StatusUnavailable}
+		if reason != "" {
+			out["reason"] = reason
+		}
+		WriteJSON(w, http.StatusServiceUnavailable, out)
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]string{"status": StatusReady})
+}
+
+// AdminOnly serves h to a request with an admin credential (x-auth-apikey,
+// or Authorization: Bearer with an API key or a JWT); others get 401 or
+// 403 in herald's JSON error shape.
+func (a *API) AdminOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p herald.Principal
+		var err error
+		key, authorization := r.Header.Get("x-auth-apikey"), r.Header.Get("Authorization")
+		scheme, token, _ := strings.Cut(authorization, " ")
+		switch {
+		case key != "":
+			p, err = a.Keys.Authenticate(r.Context(), key)
+		case strings.EqualFold(scheme, "bearer"):
+			p, _, err = a.BearerPrincipal(r.Context(), strings.TrimSpace(token))
+		}
+		authenticated := key != "" || strings.EqualFold(scheme, "bearer")
+		switch {
+		case err != nil:
+			WriteError(w, a.Logger, err)
+		case !authenticated:
+			WriteError(w, a.Logger, herald.Errorf(herald.EUNAUTHORIZED, "an admin credential is needed: x-auth-apikey or Authorization: Bearer"))
+		case !p.Can(herald.ScopeAdmin):
+			WriteError(w, a.Logger, herald.Errorf(herald.EFORBIDDEN, "this credential lacks the admin scope"))
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
 }
 
 // healthPrincipal returns the request's principal: from x-auth-apikey,

@@ -45,6 +45,7 @@ type errorBody struct {
 func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
 	var body errorBody
 	body.Error.Code = herald.ErrorCode(err)
+	countError(body.Error.Code)
 	body.Error.Message = herald.ErrorMessage(err)
 	if e, ok := err.(*herald.Error); ok {
 		body.Error.Field = e.Field

@@ -85,7 +85,7 @@ func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 	// The connection reads auth messages larger than max_message_bytes;
 	// the dialect applies max_message_bytes to the others.
 	opts.MaxMessageBytes = s.channels.ReadLimit()
-	conn, ended, ok := s.upgrade(w, r, nil, opts)
+	conn, ended, ok := s.upgrade(w, r, "channels", nil, opts)
 	if !ok {
 		s.channelConns.Add(-1)
 		return

@@ -39,6 +39,8 @@ type Config struct {
 	ESS       ESSConfig       `koanf:"ess"`
 	Streams   StreamsConfig   `koanf:"streams"`
 	Orgs      []OrgConfig     `koanf:"orgs"`
+	Metrics   MetricsConfig   `koanf:"metrics"`
+	Readiness ReadinessConfig `koanf:"readiness"`
 	LogLevel  string          `koanf:"log_level"` // debug | info (default) | warn | error
 	// AcceptDataLoss lets the embedded engine start on a damaged log by
 	// emptying it and continuing after the last acknowledged id (see
@@ -84,6 +86,31 @@ func (s StateConfig) validate() error {
 // limits returns the engine's form of s.
 func (s StateConfig) limits() engine.StateLimits {
 	return engine.StateLimits{MaxEntries: s.MaxEntries, MaxBytes: s.MaxBytes, MaxAge: s.MaxAge}
+}
+
+// MetricsConfig places GET /metrics (Prometheus).
+type MetricsConfig struct {
+	// Listen, if set, serves /metrics alone on this address, with no
+	// credential (bind it to a private interface). Unset (the default),
+	// /metrics is on the main listener and needs an admin credential.
+	Listen string `koanf:"listen"`
+}
+
+// ReadinessConfig is when GET /readyz answers 503 besides start and
+// shutdown: the engine has not answered for a while, or the node's
+// follower is far behind the log.
+type ReadinessConfig struct {
+	MaxLag      uint64        `koanf:"max_lag"`      // events the follower may be behind the log's head; default 10000
+	EngineGrace time.Duration `koanf:"engine_grace"` // how long the engine may go unanswered; default 5s
+}
+
+func (r *ReadinessConfig) applyDefaults() {
+	if r.MaxLag == 0 {
+		r.MaxLag = 10_000
+	}
+	if r.EngineGrace <= 0 {
+		r.EngineGrace = 5 * time.Second
+	}
 }
 
 // HTTPConfig bounds HTTP connections until they are upgraded: the API,
@@ -235,13 +262,14 @@ type DeviceConfig struct {
 
 // envKeys maps the environment variables herald reads to config keys.
 var envKeys = map[string]string{
-	"HERALD_LISTEN":     "listen",
-	"HERALD_DATA_DIR":   "data_dir",
-	"HERALD_NATS":       "nats",
-	"HERALD_SYNC":       "sync",
-	"HERALD_REPLICAS":   "replicas",
-	"HERALD_JWT_SECRET": "auth.jwt_secret",
-	"HERALD_LOG_LEVEL":  "log_level",
+	"HERALD_LISTEN":         "listen",
+	"HERALD_DATA_DIR":       "data_dir",
+	"HERALD_NATS":           "nats",
+	"HERALD_SYNC":           "sync",
+	"HERALD_REPLICAS":       "replicas",
+	"HERALD_JWT_SECRET":     "auth.jwt_secret",
+	"HERALD_LOG_LEVEL":      "log_level",
+	"HERALD_METRICS_LISTEN": "metrics.listen",
 }
 
 // Overrides are command-line values; empty ones are not set.
@@ -309,6 +337,7 @@ func (c *Config) ApplyDefaults() {
 		c.LogLevel = "info"
 	}
 	c.HTTP.applyDefaults()
+	c.Readiness.applyDefaults()
 	c.Limits.Channels.applyDefaults()
 	for i := range c.Orgs {
 		for j := range c.Orgs[i].APIKeys {

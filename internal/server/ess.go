@@ -68,7 +68,7 @@ func (s *Server) serveESS(w http.ResponseWriter, r *http.Request) {
 	}
 	opts := s.connOptions()
 	opts.MaxMessageBytes = s.ess.MaxMessageBytes
-	conn, ended, ok := s.upgrade(w, r, []string{ess.Protocol}, opts)
+	conn, ended, ok := s.upgrade(w, r, "ess", []string{ess.Protocol}, opts)
 	if !ok {
 		return
 	}

@@ -6,6 +6,7 @@ import "github.com/herald-gw/herald/internal/api"
 func (s *Server) healthSource() api.Health {
 	return api.Health{
 		Ready:    s.ready.Load,
+		Serving:  s.readyToServe,
 		DataLoss: s.engine.DataLoss,
 		Engine:   s.engine.Mode(),
 		Gauges:   &s.gauges,

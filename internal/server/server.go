@@ -48,6 +48,7 @@ type Server struct {
 	streams      *streams.Config  // shared by the streams connections
 	streamsIndex *streams.Index   // fed by devices
 	channelConns atomic.Int64
+	ingest       *ingestMetrics
 	tokens       *auth.Verifier // the configured keys, or the engine's generated secret
 	users        *userLimits
 	devices      *devices.Directory
@@ -55,10 +56,13 @@ type Server struct {
 	statusAt     time.Time     // guarded by statusMu: the previous system status reading
 	statusCPU    time.Duration // guarded by statusMu
 
-	ready   atomic.Bool // serving: set by Run once it follows the log, cleared when shutdown begins
-	mu      sync.Mutex
-	conns   map[*wsconn.Conn]struct{} // guarded by mu
-	closing bool                      // guarded by mu
+	ready           atomic.Bool // serving: set by Run once it follows the log, cleared when shutdown begins
+	readiness       readinessWatch
+	metricsListener net.Listener // nil: /metrics is on the main listener
+	mu              sync.Mutex
+	conns           map[*wsconn.Conn]string // guarded by mu: each connection's dialect
+	closed          closedStats             // guarded by mu: what the connections no longer tracked wrote
+	closing         bool                    // guarded by mu
 }
 
 // New opens the engine, applies the config's orgs and binds the listener.
@@ -101,7 +105,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	s := &Server{
 		cfg: cfg, logger: logger, engine: eng, hub: hub.New(head), listener: ln, bootstrap: boot,
-		conns: make(map[*wsconn.Conn]struct{}),
+		conns: make(map[*wsconn.Conn]string), ingest: newIngestMetrics(),
+	}
+	if cfg.Metrics.Listen != "" {
+		if s.metricsListener, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			ln.Close()
+			eng.Close()
+			return nil, fmt.Errorf("metrics.listen: %w", err)
+		}
 	}
 	node := session.Node{
 		Log: eng, Hub: s.hub, Logger: logger, Gauges: &s.gauges,
@@ -123,6 +134,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	if err != nil {
 		ln.Close()
+		if s.metricsListener != nil {
+			s.metricsListener.Close()
+		}
 		eng.Close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -130,13 +144,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.api = &api.API{
 		Log: eng, State: eng, Registry: eng, Keys: auth.Keys{Registry: eng}, Logger: logger,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes, Ingest: ingest.Limits{MaxEvents: cfg.Limits.MaxBatch, MaxTriggers: cfg.Limits.MaxTriggers, MaxMetrics: cfg.Limits.MaxMetrics},
-		Health: s.healthSource(), Tokens: s.tokens, Numbers: s.devices,
+		Health: s.healthSource(), Tokens: s.tokens, Numbers: s.devices, Ingested: s.ingest,
 		IDP: api.IDPConfig{Secret: signingSecret, TTL: cfg.Auth.TokenTTL, CORSOrigins: cfg.Auth.CORSOrigins},
 	}
 	s.ess = s.essConfig()
 	s.streams = s.streamsConfig()
 	mux := http.NewServeMux()
 	s.api.Register(mux)
+	if s.metricsListener == nil {
+		mux.Handle("GET /metrics", s.api.AdminOnly(s.metricsHandler()))
+	}
 	mux.HandleFunc("POST /session", s.postSession)
 	mux.HandleFunc("GET /api/streams", s.getStreams)
 	for _, d := range s.dialects() {
@@ -188,6 +205,17 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { followErr <- s.hub.Follow(ctx, s.engine) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.listener) }()
+	if s.metricsListener != nil {
+		go func() {
+			if err := s.serveMetrics(ctx); err != nil {
+				s.logger.Error("metrics listener failed", "err", err)
+			}
+		}()
+	}
+	s.checkReadiness(ctx)
+	readinessDone := make(chan struct{})
+	go func() { defer close(readinessDone); s.watchReadiness(ctx) }()
+	defer func() { <-readinessDone }()
 	// Ready from here: the hub follows from its head, so an event appended
 	// before the follower's consumer exists is still dispatched.
 	s.ready.Store(ctx.Err() == nil)
@@ -235,20 +263,23 @@ func (s *Server) shutdown() {
 	}
 }
 
-func (s *Server) track(c *wsconn.Conn) bool {
+func (s *Server) track(c *wsconn.Conn, dialect string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = dialect
 	return true
 }
 
 func (s *Server) untrack(c *wsconn.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.conns, c)
+	if _, ok := s.conns[c]; ok {
+		s.closed.add(c.Stats())
+		delete(s.conns, c)
+	}
 }
 
 // ipLimits caps each remote IP's connections that net/http still serves

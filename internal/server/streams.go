@@ -211,7 +211,7 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 	s.streams.Dir.(*streamsDirectory).orgs.Store(org.UUID, org.Name)
 	opts := s.connOptions()
 	opts.MaxMessageBytes = s.streams.MaxMessageBytes
-	conn, ended, ok := s.upgrade(w, r, nil, opts)
+	conn, ended, ok := s.upgrade(w, r, "streams", nil, opts)
 	if !ok {
 		s.putBack(d)
 		return

@@ -31,12 +31,12 @@ func (s *Server) dialects() []dialect {
 // upgrade completes the WebSocket handshake and tracks the connection
 // until the returned ended runs; ok is false if the handshake failed (the
 // upgrader has answered) or the server is shutting down.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, protocols []string, opts wsconn.Options) (conn *wsconn.Conn, ended func(), ok bool) {
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, dialect string, protocols []string, opts wsconn.Options) (conn *wsconn.Conn, ended func(), ok bool) {
 	conn, _, err := wsconn.Upgrade(w, r, protocols, opts)
 	if err != nil {
 		return nil, nil, false
 	}
-	if !s.track(conn) {
+	if !s.track(conn, dialect) {
 		conn.Close()
 		return nil, nil, false
 	}
@@ -65,7 +65,7 @@ func (s *Server) serveSTOMP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, s.logger, err)
 		return
 	}
-	conn, ended, ok := s.upgrade(w, r, stomp.Protocols, s.connOptions())
+	conn, ended, ok := s.upgrade(w, r, "stomp", stomp.Protocols, s.connOptions())
 	if !ok {
 		return
 	}

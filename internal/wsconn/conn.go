@@ -28,6 +28,13 @@ type Options struct {
 	WriteTimeout    time.Duration // a peer that accepts no byte for this long is disconnected; default 10s
 }
 
+// Stats are what a connection wrote, for metrics.
+type Stats struct {
+	Events       uint64 // event messages written to the socket: deliveries
+	Bytes        uint64 // bytes written to the socket, frame headers included
+	WriteTimeout bool   // cut off: the peer accepted nothing for WriteTimeout
+}
+
 func (o Options) withDefaults() Options {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 80 << 10
@@ -106,13 +113,18 @@ type Conn struct {
 	wrote     atomic.Bool   // set by the writer; heart-beats skip a period with traffic
 	rendering atomic.Int64  // set by the writer: its buffers' capacity while it writes
 	written   atomic.Uint64 // the highest event id written to the socket
-	room      chan struct{} // guarded by mu; made by the first Room call
-	done      chan struct{}
-	closeOnce sync.Once
-	heartbeat *time.Timer   // guarded by mu
-	beatEvery time.Duration // check period (half the interval); set once with heartbeat
-	beat      []byte        // set once with heartbeat
-	beatOp    ws.OpCode     // set once with heartbeat
+	// What the writer wrote, counted per connection (no cache line shared
+	// between connections on the delivery path); read by Stats.
+	wroteEvents  atomic.Uint64
+	wroteBytes   atomic.Uint64
+	writeTimeout atomic.Bool
+	room         chan struct{} // guarded by mu; made by the first Room call
+	done         chan struct{}
+	closeOnce    sync.Once
+	heartbeat    *time.Timer   // guarded by mu
+	beatEvery    time.Duration // check period (half the interval); set once with heartbeat
+	beat         []byte        // set once with heartbeat
+	beatOp       ws.OpCode     // set once with heartbeat
 }
 
 // Upgrade completes the WebSocket handshake on w. If the client offered
@@ -161,6 +173,11 @@ func selectProtocol(offered, supported []string) string {
 		}
 	}
 	return ""
+}
+
+// Stats returns what the connection has written so far.
+func (c *Conn) Stats() Stats {
+	return Stats{Events: c.wroteEvents.Load(), Bytes: c.wroteBytes.Load(), WriteTimeout: c.writeTimeout.Load()}
 }
 
 // SetRenderer sets how queued events are rendered; call it before the

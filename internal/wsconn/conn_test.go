@@ -270,3 +270,53 @@ func TestTooLargeMessageIsSkipped(t *testing.T) {
 		t.Fatalf("err = %v, want ErrFrameTooLarge", err)
 	}
 }
+
+// TestStats: a connection counts the events and bytes it writes (a
+// reply is bytes, not an event), and whether a peer that accepted nothing
+// for WriteTimeout cut it off.
+func TestStats(t *testing.T) {
+	server, client := pair(t, Options{})
+	server.SetRenderer(textRenderer{})
+	events := []Message{{Event: &herald.Event{ID: 1, Body: []byte("one")}, Sub: "a"}, {Event: &herald.Event{ID: 2, Body: []byte("two")}, Sub: "b"}}
+	if !server.Send([]byte("hello")) || !server.EnqueueAll(events) {
+		t.Fatal("queue refused")
+	}
+	counted := &countingConn{Conn: client}
+	for range 3 {
+		client.SetReadDeadline(time.Now().Add(patience))
+		if _, _, err := wsutil.ReadServerData(counted); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStats := func(c *Conn, what string, cond func(Stats) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(patience); !cond(c.Stats()); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %+v", what, c.Stats())
+			}
+		}
+	}
+	waitStats(server, "two events in the bytes read", func(st Stats) bool {
+		return st.Events == 2 && st.Bytes == uint64(counted.n) && !st.WriteTimeout
+	})
+
+	stalled, _ := pair(t, Options{WriteTimeout: 50 * time.Millisecond, QueueBytes: 16 << 20})
+	stalled.SetRenderer(textRenderer{})
+	big := &herald.Event{ID: 3, Body: bytes.Repeat([]byte("x"), 8<<20)} // more than the socket buffers take
+	if !stalled.EnqueueAll([]Message{{Event: big, Sub: "c"}}) {
+		t.Fatal("queue refused")
+	}
+	waitStats(stalled, "a write timeout", func(st Stats) bool { return st.WriteTimeout && st.Events == 0 })
+}
+
+// countingConn counts the bytes read from it.
+type countingConn struct {
+	net.Conn
+	n int
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n += n
+	return n, err
+}

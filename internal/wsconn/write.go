@@ -253,6 +253,7 @@ func (c *Conn) release(n, bytes int) {
 func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, err error) {
 	parts, scratch := st.parts[:0], st.scratch[:0]
 	var lastEvent uint64
+	events := 0
 	size, i := 0, from
 	for ; i < len(st.batch) && size < flushBytes; i++ {
 		m := &st.batch[i]
@@ -268,6 +269,7 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 			parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
 			first := i
 			i += min(max(took, 1), run-i) - 1
+			events += i - first + 1
 			lastEvent = max(lastEvent, st.batch[i].Event.ID)
 			for k := first; k <= i; k++ {
 				size += st.batch[k].size()
@@ -292,9 +294,18 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 	c.wrote.Store(true)
 	out, wbuf := compact(st.out[:0], st.wbuf[:0], parts)
 	c.rendering.Store(int64(cap(scratch) + cap(wbuf)))
+	written := 0
 	for k := 0; k < len(out) && err == nil; k += maxIovecs {
 		st.bufs = out[k:min(k+maxIovecs, len(out))]
-		err = c.write(&st.bufs)
+		var n int64
+		n, err = c.write(&st.bufs)
+		written += int(n)
+	}
+	c.wroteBytes.Add(uint64(written))
+	if err == nil {
+		c.wroteEvents.Add(uint64(events))
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.writeTimeout.Store(true)
 	}
 	st.bufs = nil
 	clear(parts)
@@ -337,12 +348,13 @@ func compact(out [][]byte, wbuf []byte, parts [][]byte) ([][]byte, []byte) {
 // write writes bufs, giving up only when the peer accepted nothing for a
 // whole WriteTimeout: a peer that reads, however slowly, is not cut off
 // for the size of what it is behind.
-func (c *Conn) write(bufs *net.Buffers) error {
+func (c *Conn) write(bufs *net.Buffers) (written int64, err error) {
 	for {
 		c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
 		n, err := bufs.WriteTo(c.nc)
+		written += n
 		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return err
+			return written, err
 		}
 	}
 }
