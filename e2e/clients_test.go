@@ -21,12 +21,17 @@ const python = "/usr/bin/python3"
 // sample (seed 000): getOrgV2, CONNECT, SUBSCRIBE to the org topic; three
 // events posted through /api/events arrive in order with the right bodies.
 func TestRhombusPythonClient(t *testing.T) {
-	ts := startServer(t, testConfig(t.TempDir()))
+	runRhombusPython(t, startServer(t, testConfig(t.TempDir())))
+}
+
+// runRhombusPython is TestRhombusPythonClient against ts, with env added
+// to the client's environment.
+func runRhombusPython(t *testing.T, ts *testServer, env ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "-u", "python/rhombus_monitor.py")
-	cmd.Env = append(os.Environ(), "RHOMBUS_API_KEY="+keyA, "HERALD_API="+ts.base,
-		"HERALD_WS="+strings.Replace(ts.base, "http", "ws", 1))
+	cmd.Env = append(append(os.Environ(), "RHOMBUS_API_KEY="+keyA, "HERALD_API="+ts.base,
+		"HERALD_WS="+strings.Replace(ts.base, "http", "ws", 1)), env...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -107,12 +112,17 @@ func TestRhombusPythonClient(t *testing.T) {
 // receipts, heart-beats, unsubscribe (e2e/node/stompjs_interop.mjs).
 func TestStompJSInterop(t *testing.T) {
 	ensureNodeModules(t)
-	ts := startServer(t, testConfig(t.TempDir()))
+	runStompJS(t, startServer(t, testConfig(t.TempDir())))
+}
+
+// runStompJS is TestStompJSInterop against ts, with env added to Node's
+// environment.
+func runStompJS(t *testing.T, ts *testServer, env ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "stompjs_interop.mjs")
 	cmd.Dir = "node"
-	cmd.Env = append(os.Environ(), "HERALD_HTTP="+ts.base, "HERALD_KEY="+keyA, "HERALD_ORG="+orgA)
+	cmd.Env = append(append(os.Environ(), "HERALD_HTTP="+ts.base, "HERALD_KEY="+keyA, "HERALD_ORG="+orgA), env...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("stompjs:\n%s", out)
 	if err != nil {

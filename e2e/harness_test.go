@@ -73,7 +73,11 @@ type testServer struct {
 func startServer(t testing.TB, cfg server.Config) *testServer {
 	t.Helper()
 	srv := servertest.Start(t, cfg)
-	ts := &testServer{t: t, srv: srv, base: "http://" + srv.Addr()}
+	scheme := "http://"
+	if cfg.TLS.CertFile != "" {
+		scheme = "https://"
+	}
+	ts := &testServer{t: t, srv: srv, base: scheme + srv.Addr()}
 	ts.waitHealthy()
 	return ts
 }

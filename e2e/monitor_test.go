@@ -24,9 +24,12 @@ import (
 // monitorConfig is testConfig with a user, for the password grant.
 func monitorConfig(t *testing.T) *testServer {
 	cfg := testConfig(t.TempDir())
-	cfg.Orgs[0].Users = append(cfg.Orgs[0].Users, server.UserConfig{Name: "alice", Password: "alice-pw"})
+	cfg.Orgs[0].Users = append(cfg.Orgs[0].Users, monitorUser)
 	return startServer(t, cfg)
 }
+
+// monitorUser is the user of the password grant in these tests.
+var monitorUser = server.UserConfig{Name: "alice", Password: "alice-pw"}
 
 // monitorCredentials are each dialect's flags in these tests.
 var monitorCredentials = map[string][]string{

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -76,7 +78,26 @@ func (c *serveCommand) Run(ctx context.Context, _ []string) error {
 		return err
 	}
 	c.printWelcome(srv, cfg)
-	logger.Info("herald serving", "addr", srv.Addr(), "data", cfg.DataDir, "sync", cfg.Sync, "version", server.Version)
+	logger.Info("herald serving", "addr", srv.Addr(), "data", cfg.DataDir, "sync", cfg.Sync, "tls", srv.TLS(), "version", server.Version)
+	if srv.TLS() {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					if err := srv.ReloadTLS(); err != nil {
+						logger.Error("SIGHUP: the certificate was not reloaded; the old one stays", "err", err)
+					} else {
+						logger.Info("SIGHUP: certificate reloaded", "cert_file", cfg.TLS.CertFile)
+					}
+				}
+			}
+		}()
+	}
 	return srv.Run(ctx)
 }
 
@@ -84,13 +105,17 @@ func (c *serveCommand) printWelcome(srv *server.Server, cfg server.Config) {
 	addr := srv.Addr()
 	boot := srv.Bootstrap()
 	w := c.stdout
+	ws, http := "ws", "http"
+	if srv.TLS() {
+		ws, http = "wss", "https"
+	}
 	fmt.Fprintf(w, "herald %s listening on %s (engine data in %s)\n", server.Version, addr, cfg.DataDir)
-	fmt.Fprintf(w, "  WebSocket (STOMP): ws://%s/websocket?x-auth-scheme=api-token   (header x-auth-apikey)\n", addr)
-	fmt.Fprintf(w, "  WebSocket (JSON):  ws://%s/ws   (channels; first message {\"type\":\"auth\",\"token\":JWT})\n", addr)
-	fmt.Fprintf(w, "  WebSocket (ESS):   ws://%s/api/ws/events/v1   (Authorization: Bearer JWT)\n", addr)
-	fmt.Fprintf(w, "  Streams (Octave):  ws://%s/session/{id}/ws   (id from POST /session; headers X-Auth-Company, X-Auth-Token)\n", addr)
-	fmt.Fprintf(w, "  Tokens:            POST http://%s/API/IDP/connect/token   (password grant; an API key is a password)\n", addr)
-	fmt.Fprintf(w, "  REST:              http://%s/api/   (header x-auth-apikey)\n", addr)
+	fmt.Fprintf(w, "  WebSocket (STOMP): %s://%s/websocket?x-auth-scheme=api-token   (header x-auth-apikey)\n", ws, addr)
+	fmt.Fprintf(w, "  WebSocket (JSON):  %s://%s/ws   (channels; first message {\"type\":\"auth\",\"token\":JWT})\n", ws, addr)
+	fmt.Fprintf(w, "  WebSocket (ESS):   %s://%s/api/ws/events/v1   (Authorization: Bearer JWT)\n", ws, addr)
+	fmt.Fprintf(w, "  Streams (Octave):  %s://%s/session/{id}/ws   (id from POST /session; headers X-Auth-Company, X-Auth-Token)\n", ws, addr)
+	fmt.Fprintf(w, "  Tokens:            POST %s://%s/API/IDP/connect/token   (password grant; an API key is a password)\n", http, addr)
+	fmt.Fprintf(w, "  REST:              %s://%s/api/   (header x-auth-apikey)\n", http, addr)
 	if boot.Org.UUID != "" {
 		fmt.Fprintf(w, "  Org:               %s (%s)   topic /topic/change/%s\n", boot.Org.Name, boot.Org.UUID, boot.Org.UUID)
 	}
@@ -105,8 +130,8 @@ The key is stored hashed and is shown only this once:
 
 Publish a test event:
 
-  curl -s -X POST http://%s/api/events -H 'x-auth-apikey: %s' -H 'content-type: application/json' \
+  curl -s -X POST %s://%s/api/events -H 'x-auth-apikey: %s' -H 'content-type: application/json' \
     -d '{"entity":"POLICY_ALERT","type":"CREATE","entityUuid":"alert-1","deviceUuid":"camera-1","policyAlertTriggers":["MOTION_HUMAN"],"textDescription":"Person detected near entrance"}'
 
-`, boot.Org.Name, boot.APIKey, addr, boot.APIKey)
+`, boot.Org.Name, boot.APIKey, http, addr, boot.APIKey)
 }

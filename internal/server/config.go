@@ -40,6 +40,7 @@ type Config struct {
 	Streams   StreamsConfig   `koanf:"streams"`
 	Orgs      []OrgConfig     `koanf:"orgs"`
 	Metrics   MetricsConfig   `koanf:"metrics"`
+	TLS       TLSConfig       `koanf:"tls"`
 	Readiness ReadinessConfig `koanf:"readiness"`
 	LogLevel  string          `koanf:"log_level"` // debug | info (default) | warn | error
 	// AcceptDataLoss lets the embedded engine start on a damaged log by
@@ -94,6 +95,14 @@ type MetricsConfig struct {
 	// credential (bind it to a private interface). Unset (the default),
 	// /metrics is on the main listener and needs an admin credential.
 	Listen string `koanf:"listen"`
+}
+
+// TLSConfig turns the main listener into https and wss: every endpoint,
+// every dialect. The files are read at start and again on SIGHUP
+// (Server.ReloadTLS); connections made before keep their session.
+type TLSConfig struct {
+	CertFile string `koanf:"cert_file"` // PEM: the certificate, then the chain
+	KeyFile  string `koanf:"key_file"`  // PEM: its private key
 }
 
 // ReadinessConfig is when GET /readyz answers 503 besides start and
@@ -270,6 +279,8 @@ var envKeys = map[string]string{
 	"HERALD_JWT_SECRET":     "auth.jwt_secret",
 	"HERALD_LOG_LEVEL":      "log_level",
 	"HERALD_METRICS_LISTEN": "metrics.listen",
+	"HERALD_TLS_CERT_FILE":  "tls.cert_file",
+	"HERALD_TLS_KEY_FILE":   "tls.key_file",
 }
 
 // Overrides are command-line values; empty ones are not set.
@@ -368,6 +379,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.State.validate(); err != nil {
 		return err
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return fmt.Errorf("config: tls.cert_file and tls.key_file go together: give both, or neither for plain http")
 	}
 	if err := c.Auth.checkTokenSettings(); err != nil {
 		return err

@@ -58,7 +58,8 @@ type Server struct {
 
 	ready           atomic.Bool // serving: set by Run once it follows the log, cleared when shutdown begins
 	readiness       readinessWatch
-	metricsListener net.Listener // nil: /metrics is on the main listener
+	metricsListener net.Listener    // nil: /metrics is on the main listener
+	tls             *tlsCertificate // nil: plain http
 	mu              sync.Mutex
 	conns           map[*wsconn.Conn]string // guarded by mu: each connection's dialect
 	closed          closedStats             // guarded by mu: what the connections no longer tracked wrote
@@ -106,6 +107,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s := &Server{
 		cfg: cfg, logger: logger, engine: eng, hub: hub.New(head), listener: ln, bootstrap: boot,
 		conns: make(map[*wsconn.Conn]string), ingest: newIngestMetrics(),
+	}
+	if cfg.TLS.CertFile != "" {
+		s.tls = &tlsCertificate{cfg: cfg.TLS}
+		if err := s.tls.load(); err != nil {
+			ln.Close()
+			eng.Close()
+			return nil, err
+		}
+		s.listener = s.tls.listener(ln)
 	}
 	if cfg.Metrics.Listen != "" {
 		if s.metricsListener, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {

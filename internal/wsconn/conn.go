@@ -89,6 +89,10 @@ type Conn struct {
 	opts     Options
 	renderer Renderer
 	readBuf  *[]byte // pooled payload buffer of the last ReadMessage
+	// copyAll makes each write one buffer: a connection that is not a
+	// socket (TLS) writes every buffer of a writev on its own, a TLS
+	// record and a syscall each.
+	copyAll bool
 
 	// The reader's state (see Serve); used by one goroutine at a time.
 	onRead    func([]byte, error) bool
@@ -150,11 +154,13 @@ func Upgrade(w http.ResponseWriter, r *http.Request, supported []string, opts Op
 // NewConn wraps a connection whose WebSocket handshake is already done
 // (server side): for tests, benchmarks and other upgraders.
 func NewConn(nc net.Conn, opts Options) *Conn {
+	_, socket := nc.(syscall.Conn)
 	return &Conn{
-		nc:   nc,
-		src:  source{nc: nc},
-		opts: opts.withDefaults(),
-		done: make(chan struct{}),
+		nc:      nc,
+		src:     source{nc: nc},
+		opts:    opts.withDefaults(),
+		done:    make(chan struct{}),
+		copyAll: !socket,
 	}
 }
 

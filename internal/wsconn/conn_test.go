@@ -230,7 +230,7 @@ func TestCompactKeepsBytesAndOrder(t *testing.T) {
 		{big},
 		{[]byte("h1"), big, []byte("t1"), []byte("h2"), big, big, []byte("t2")},
 	} {
-		out, _ := compact(nil, []byte("stale"), parts)
+		out, _ := compact(nil, []byte("stale"), parts, copyBelow)
 		if got, want := bytes.Join(out, nil), bytes.Join(parts, nil); !bytes.Equal(got, want) {
 			t.Fatalf("compact(%q) wrote %q", parts, got)
 		}

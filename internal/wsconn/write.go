@@ -3,6 +3,7 @@ package wsconn
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -292,7 +293,11 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 		}
 	}
 	c.wrote.Store(true)
-	out, wbuf := compact(st.out[:0], st.wbuf[:0], parts)
+	below := copyBelow
+	if c.copyAll {
+		below = math.MaxInt
+	}
+	out, wbuf := compact(st.out[:0], st.wbuf[:0], parts, below)
 	c.rendering.Store(int64(cap(scratch) + cap(wbuf)))
 	written := 0
 	for k := 0; k < len(out) && err == nil; k += maxIovecs {
@@ -318,18 +323,18 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 }
 
 // compact appends parts to out, copying runs of parts shorter than
-// copyBelow into wbuf so that each run is one part.
-func compact(out [][]byte, wbuf []byte, parts [][]byte) ([][]byte, []byte) {
+// below into wbuf so that each run is one part.
+func compact(out [][]byte, wbuf []byte, parts [][]byte, below int) ([][]byte, []byte) {
 	need := 0
 	for _, p := range parts {
-		if len(p) < copyBelow {
+		if len(p) < below {
 			need += len(p)
 		}
 	}
 	wbuf = slices.Grow(wbuf[:0], need) // no reallocation below: earlier runs stay valid
 	run := 0                           // start of the current run in wbuf
 	for _, p := range parts {
-		if len(p) < copyBelow {
+		if len(p) < below {
 			wbuf = append(wbuf, p...)
 			continue
 		}
