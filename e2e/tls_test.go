@@ -58,17 +58,24 @@ func newTestCA(t *testing.T) *testCA {
 // two paths.
 func (ca *testCA) issue(serial int64) (certFile, keyFile string) {
 	ca.t.Helper()
+	return ca.issueAs("cert", serial)
+}
+
+// issueAs is issue to name.pem and name-key.pem; the certificate serves
+// servers and clients.
+func (ca *testCA) issueAs(name string, serial int64) (certFile, keyFile string) {
+	ca.t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "herald"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		ca.t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(ca.dir, "cert.pem"), filepath.Join(ca.dir, "key.pem")
+	certFile, keyFile = filepath.Join(ca.dir, name+".pem"), filepath.Join(ca.dir, name+"-key.pem")
 	writePEM(ca.t, certFile+".tmp", "CERTIFICATE", der)
 	writePEM(ca.t, keyFile+".tmp", "EC PRIVATE KEY", keyDER)
 	os.Rename(certFile+".tmp", certFile)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +79,10 @@ type Config struct {
 	// NATSURLs, when not empty, makes the engine connect to an external
 	// NATS cluster instead of embedding a server.
 	NATSURLs []string
+	// NATSAuth is how the engine authenticates to the external cluster
+	// and trusts its TLS certificate; the zero value: no credential
+	// (or the one in the URLs), the system's roots.
+	NATSAuth NATSAuth
 	// Replicas of every stream and bucket in external mode; default 1.
 	// Embedded mode has one server, so more than 1 is an error there.
 	Replicas int
@@ -299,8 +305,70 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 	return e.useConnection(conn)
 }
 
+// NATSAuth are the external cluster's connection options. At most one of
+// the credentials (User and Password, Token, NKeySeedFile, CredsFile) is
+// given.
+type NATSAuth struct {
+	User, Password string
+	Token          string
+	NKeySeedFile   string // a user's NKey seed (nk -gen user)
+	CredsFile      string // a user's JWT and seed (nsc generate creds), for operator mode
+	CAFile         string // PEM roots the cluster's certificate must chain to; a tls:// or the server's TLS requirement turns TLS on
+	CertFile       string // PEM client certificate, for a cluster that verifies clients
+	KeyFile        string // its key
+}
+
+// options are a and its checks, as nats.Options.
+func (a NATSAuth) options() ([]nats.Option, error) {
+	var opts []nats.Option
+	credentials := 0
+	if a.User != "" || a.Password != "" {
+		credentials++
+		opts = append(opts, nats.UserInfo(a.User, a.Password))
+	}
+	if a.Token != "" {
+		credentials++
+		opts = append(opts, nats.Token(a.Token))
+	}
+	if a.NKeySeedFile != "" {
+		credentials++
+		opt, err := nats.NkeyOptionFromSeed(a.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey seed file: %w", err)
+		}
+		opts = append(opts, opt)
+	}
+	if a.CredsFile != "" {
+		credentials++
+		if _, err := os.Stat(a.CredsFile); err != nil {
+			return nil, fmt.Errorf("nats creds file: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(a.CredsFile))
+	}
+	if credentials > 1 {
+		return nil, errors.New("nats: give one credential: user and password, a token, an nkey seed file or a creds file")
+	}
+	if a.CAFile != "" {
+		if _, err := os.Stat(a.CAFile); err != nil {
+			return nil, fmt.Errorf("nats CA file: %w", err)
+		}
+		opts = append(opts, nats.RootCAs(a.CAFile))
+	}
+	if (a.CertFile == "") != (a.KeyFile == "") {
+		return nil, errors.New("nats: the client certificate and its key go together")
+	}
+	if a.CertFile != "" {
+		opts = append(opts, nats.ClientCert(a.CertFile, a.KeyFile))
+	}
+	return opts, nil
+}
+
 func (e *Engine) connectExternal(ctx context.Context) error {
-	conn, err := nats.Connect(strings.Join(e.cfg.NATSURLs, ","),
+	auth, err := e.cfg.NATSAuth.options()
+	if err != nil {
+		return herald.Errorf(herald.EINVALID, "engine: %v", err)
+	}
+	conn, err := nats.Connect(strings.Join(e.cfg.NATSURLs, ","), append(auth,
 		nats.Name("herald"),
 		nats.MaxReconnects(-1), // a gateway node outlives any one NATS node
 		nats.ReconnectWait(250*time.Millisecond),
@@ -312,7 +380,7 @@ func (e *Engine) connectExternal(ctx context.Context) error {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			e.log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted())
 		}),
-	)
+	)...)
 	if err != nil {
 		return herald.Errorf(herald.EUNAVAILABLE, "engine: connect to %s: %v", strings.Join(e.cfg.NATSURLs, ","), err)
 	}
@@ -344,8 +412,7 @@ func (e *Engine) useConnection(conn *nats.Conn) error {
 func (e *Engine) ensureAssets(ctx context.Context) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	var err error
-	e.events, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	events := jetstream.StreamConfig{
 		Name:               eventsStream,
 		Description:        "herald event log: id = sequence",
 		Subjects:           []string{eventsSubjects},
@@ -358,12 +425,18 @@ func (e *Engine) ensureAssets(ctx context.Context) error {
 		MaxMsgs:            -1,
 		Duplicates:         e.cfg.DedupeWindow,
 		AllowAtomicPublish: true,
-	})
-	if err != nil {
+	}
+	state := stateStreamConfig(e.cfg.State, e.cfg.Replicas)
+	for _, want := range []jetstream.StreamConfig{events, state} {
+		if err := e.checkStream(ctx, want); err != nil {
+			return err
+		}
+	}
+	var err error
+	if e.events, err = e.js.CreateOrUpdateStream(ctx, events); err != nil {
 		return engineError("create stream "+eventsStream, err)
 	}
-	e.state, err = e.js.CreateOrUpdateStream(ctx, stateStreamConfig(e.cfg.State, e.cfg.Replicas))
-	if err != nil {
+	if e.state, err = e.js.CreateOrUpdateStream(ctx, state); err != nil {
 		return engineError("create stream "+stateStream, err)
 	}
 	for _, b := range []struct {
@@ -396,6 +469,42 @@ func (e *Engine) ensureAssets(ctx context.Context) error {
 	})
 	if err != nil {
 		return engineError("create bucket "+bucketSessions, err)
+	}
+	return nil
+}
+
+// checkStream compares an existing stream with what herald needs. A
+// stream herald cannot use as it is (another retention, storage or
+// subjects: made by something else, or by hand) is an error that names
+// the difference, and nothing is changed or recreated; a replica count
+// other than the configured one is changed, and said in the log, since
+// that is what the replicas setting asks for.
+func (e *Engine) checkStream(ctx context.Context, want jetstream.StreamConfig) error {
+	stream, err := e.js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return engineError("look up stream "+want.Name, err)
+	}
+	have := stream.CachedInfo().Config
+	var differences []string
+	if have.Retention != want.Retention {
+		differences = append(differences, fmt.Sprintf("retention %s (herald needs %s)", have.Retention, want.Retention))
+	}
+	if have.Storage != want.Storage {
+		differences = append(differences, fmt.Sprintf("storage %s (herald needs %s)", have.Storage, want.Storage))
+	}
+	if !slices.Equal(have.Subjects, want.Subjects) {
+		differences = append(differences, fmt.Sprintf("subjects %q (herald needs %q)", have.Subjects, want.Subjects))
+	}
+	if len(differences) > 0 {
+		return herald.Errorf(herald.ECONFLICT, "engine: stream %s exists with %s; herald does not change or recreate a stream it cannot use: "+
+			"remove it (nats stream rm %s) if its data is not needed, or point herald at another cluster or account",
+			want.Name, strings.Join(differences, ", "), want.Name)
+	}
+	if have.Replicas != want.Replicas {
+		e.log.Warn("changing the stream's replicas to the configured count", "stream", want.Name, "from", have.Replicas, "to", want.Replicas)
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ type Config struct {
 	Listen  string   `koanf:"listen"`   // default 127.0.0.1:8080
 	DataDir string   `koanf:"data_dir"` // default ./herald-data
 	NATS    []string `koanf:"nats"`     // external NATS URLs; default none (embedded engine)
+	// NATSAuth is how herald authenticates to the external cluster and
+	// trusts its certificate.
+	NATSAuth NATSAuthConfig `koanf:"nats_auth"`
 	// Sync is the durability setting: "interval" (default; acknowledged
 	// events survive kill -9 of herald) or "always" (fsync before every
 	// acknowledgement; survives power loss too).
@@ -95,6 +98,19 @@ type MetricsConfig struct {
 	// credential (bind it to a private interface). Unset (the default),
 	// /metrics is on the main listener and needs an admin credential.
 	Listen string `koanf:"listen"`
+}
+
+// NATSAuthConfig are the external cluster's connection options: at most
+// one credential, and TLS files.
+type NATSAuthConfig struct {
+	User         string `koanf:"user"`
+	Password     string `koanf:"password"`
+	Token        string `koanf:"token"`
+	NKeySeedFile string `koanf:"nkey_seed_file"`
+	CredsFile    string `koanf:"creds_file"`
+	CAFile       string `koanf:"ca_file"`
+	CertFile     string `koanf:"cert_file"`
+	KeyFile      string `koanf:"key_file"`
 }
 
 // TLSConfig turns the main listener into https and wss: every endpoint,
@@ -280,6 +296,9 @@ var envKeys = map[string]string{
 	"HERALD_LOG_LEVEL":      "log_level",
 	"HERALD_METRICS_LISTEN": "metrics.listen",
 	"HERALD_TLS_CERT_FILE":  "tls.cert_file",
+	"HERALD_NATS_USER":      "nats_auth.user",
+	"HERALD_NATS_PASSWORD":  "nats_auth.password",
+	"HERALD_NATS_TOKEN":     "nats_auth.token",
 	"HERALD_TLS_KEY_FILE":   "tls.key_file",
 }
 
@@ -379,6 +398,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.State.validate(); err != nil {
 		return err
+	}
+	if c.NATSAuth != (NATSAuthConfig{}) && len(c.NATS) == 0 {
+		return fmt.Errorf("config: nats_auth is for an external cluster: give its URLs in nats")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return fmt.Errorf("config: tls.cert_file and tls.key_file go together: give both, or neither for plain http")

@@ -76,6 +76,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	eng, err := engine.Open(ctx, engine.Config{
 		DataDir:  filepath.Clean(cfg.DataDir),
 		NATSURLs: cfg.NATS,
+		NATSAuth: engine.NATSAuth(cfg.NATSAuth),
 		Replicas: cfg.Replicas,
 		Sync:     cfg.Sync,
 		MaxAge:   cfg.Retention.MaxAge,
