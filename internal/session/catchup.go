@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/herald-gw/herald"
 	"github.com/herald-gw/herald/internal/wsconn"
@@ -27,6 +28,26 @@ var (
 	errPaused  = errors.New("delivery paused")
 )
 
+// The pauses between catch-up attempts that failed.
+const (
+	retryMin = 100 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
+// pause waits d, or until the session or its connection ends (false).
+func (s *Session) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	case <-s.conn.Done():
+		return false
+	}
+}
+
 // endIfPaused ends the catch-up if Snapshot has paused delivery: the
 // resume starts a new one.
 func (s *Session) endIfPaused() bool {
@@ -48,8 +69,15 @@ func (s *Session) endIfPaused() bool {
 // event. (Comparing the org's last event with the node's head, which
 // counts every org, never rejoins while the org is quiet and other orgs
 // are not: the goroutine would replay nothing, forever.)
+//
+// A replay that fails for a reason that may pass (the engine unavailable:
+// a cluster electing a leader, a node lost) is tried again, after a pause
+// that grows to retryMax; only events that are gone (ECONFLICT: past
+// retention) end the session as lost. The client meanwhile waits, as
+// every live subscriber does while the engine is away.
 func (s *Session) catchUp() {
 	defer s.wg.Done()
+	retry := time.Duration(0)
 	for {
 		if s.endIfPaused() {
 			return
@@ -75,6 +103,16 @@ func (s *Session) catchUp() {
 				return
 			}
 			continue
+		case err != nil && herald.ErrorCode(err) != herald.ECONFLICT:
+			retry = min(max(2*retry, retryMin), retryMax)
+			if retry == retryMin {
+				s.node.Logger.Warn("session cannot catch up yet; retrying", "org", s.org, "after", from, "err", err)
+			}
+			if !s.pause(retry) {
+				s.endCatchUp()
+				return
+			}
+			continue
 		case err != nil:
 			s.endCatchUp()
 			s.node.Logger.Warn("session cannot catch up", "org", s.org, "after", from, "err", err)
@@ -83,6 +121,7 @@ func (s *Session) catchUp() {
 			}
 			return
 		}
+		retry = 0
 		rejoined := false
 		s.node.Hub.WithHead(func(head uint64) {
 			s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -430,4 +431,55 @@ func TestChangeIsAtomicWithDelivery(t *testing.T) {
 		on.Store(true)
 	})
 	c.expect("reply", "s:1")
+}
+
+// flakyLog is an EventLog whose first failures Replay calls fail as an
+// engine that lost its quorum for a moment does.
+type flakyLog struct {
+	herald.EventLog
+	mu       sync.Mutex
+	failures int
+}
+
+func (l *flakyLog) Replay(ctx context.Context, org string, after, until uint64, fn func(*herald.Event) error) (uint64, error) {
+	l.mu.Lock()
+	fail := l.failures > 0
+	if fail {
+		l.failures--
+	}
+	l.mu.Unlock()
+	if fail {
+		return after, herald.Errorf(herald.EUNAVAILABLE, "engine: replay: context deadline exceeded")
+	}
+	return l.EventLog.Replay(ctx, org, after, until, fn)
+}
+
+// TestCatchUpRetriesTransientFailures: a replay that fails because the
+// engine is unavailable for a while is tried again; the session is not
+// ended as lost (a cluster that lost a node made every catching-up
+// client of the channels dialect resume from the newest event, skipping
+// what it had not received).
+func TestCatchUpRetriesTransientFailures(t *testing.T) {
+	n := newNode(t, inmem.Config{}, Node{})
+	flaky := &flakyLog{EventLog: n.node.Log, failures: 3}
+	n.node.Log = flaky
+	n.append(t, "org-a", entities("a", 5)...)
+	n.waitHead(t, 5)
+	c := n.connect(t, "org-a", wsconn.Options{})
+	c.subscribe("s", ptr(0))
+	for i := 1; i <= 5; i++ {
+		c.expect("s:" + strconv.Itoa(i))
+	}
+	n.append(t, "org-a", "live")
+	c.expect("s:6")
+	select {
+	case err := <-c.handler.lost:
+		t.Fatalf("the session was ended as lost: %v", err)
+	default:
+	}
+	flaky.mu.Lock()
+	defer flaky.mu.Unlock()
+	if flaky.failures != 0 {
+		t.Fatalf("%d failures left: the replay was not tried again", flaky.failures)
+	}
 }
