@@ -172,11 +172,12 @@ func (cfg Config) withDefaults() (Config, error) {
 // on NATS JetStream, embedded in the process or in an external cluster.
 // It is safe for concurrent use.
 type Engine struct {
-	cfg    Config
-	log    *slog.Logger
-	server *server.Server // nil in external mode
-	conn   *nats.Conn
-	js     jetstream.JetStream
+	cfg         Config
+	followStall time.Duration // a follower quiet this long while the log grew is replaced
+	log         *slog.Logger
+	server      *server.Server // nil in external mode
+	conn        *nats.Conn
+	js          jetstream.JetStream
 
 	events jetstream.Stream
 	state  jetstream.Stream
@@ -205,7 +206,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, batchSlots: make(chan struct{}, maxInflightBatches)}
+	e := &Engine{cfg: cfg, log: cfg.Logger, batchSlots: make(chan struct{}, maxInflightBatches), followStall: 5 * time.Second}
 	if len(cfg.NATSURLs) == 0 {
 		err = e.startEmbedded(ctx)
 	} else {

@@ -173,3 +173,52 @@ func TestStateKeepsOnePerSubject(t *testing.T) {
 			info.State.Msgs, info.State.NumSubjects, info.State.LastSeq)
 	}
 }
+
+// TestFollowOutlivesAStalledConsumer: a follower whose consumer stops
+// delivering while the log grows (its NATS node died and the client saw
+// no error; here, the consumer is paused) is noticed and replaced, and
+// Follow goes on from the last event it passed, repeating none.
+func TestFollowOutlivesAStalledConsumer(t *testing.T) {
+	e, err := Open(t.Context(), Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.followStall = 300 * time.Millisecond
+	record := herald.Record{Org: "org-a", Data: []byte(`{"org":"org-a"}`)}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	seen := make(chan uint64, 16)
+	done := make(chan error, 1)
+	go func() { done <- e.Follow(ctx, 0, func(ev *herald.Event) { seen <- ev.ID }) }()
+	if _, err := e.Append(t.Context(), []herald.Record{record}); err != nil {
+		t.Fatal(err)
+	}
+	if id := <-seen; id != 1 {
+		t.Fatalf("first %d", id)
+	}
+	for names := e.events.ListConsumers(t.Context()).Info(); ; {
+		info, ok := <-names
+		if !ok {
+			break
+		}
+		if _, err := e.js.PauseConsumer(t.Context(), eventsStream, info.Name, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Append(t.Context(), []herald.Record{record, record, record}); err != nil {
+		t.Fatal(err)
+	}
+	for want := uint64(2); want <= 4; want++ {
+		select {
+		case id := <-seen:
+			if id != want {
+				t.Fatalf("got %d, want %d", id, want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("event %d never came after the consumer stalled", want)
+		case err := <-done:
+			t.Fatalf("Follow ended: %v", err)
+		}
+	}
+}

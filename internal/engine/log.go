@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -135,37 +136,82 @@ func (e *Engine) lastMatching(ctx context.Context, filter string, until uint64) 
 	return min(msg.Sequence, until), nil
 }
 
-// Follow reads the whole log from after+1 through one ordered consumer.
-// The ordered consumer recreates itself after a reconnect, from the last
-// sequence it delivered; Follow still skips anything at or below the last
-// id it passed to fn, so a reset can never repeat an event.
+// Follow reads the whole log from after+1 through one ordered consumer,
+// until ctx is done. The ordered consumer recreates itself after a
+// reconnect, from the last sequence it delivered; Follow still skips
+// anything at or below the last id it passed to fn, so a reset can never
+// repeat an event. Whatever else stops it — a consumer that cannot be
+// made while the cluster elects, one that stopped delivering while the
+// log grows (its node died and the client was not told) — it follows
+// again from the last id it passed, after a pause that grows to 5s: a
+// node's follower outlives any one NATS node.
 func (e *Engine) Follow(ctx context.Context, after uint64, fn func(*herald.Event)) error {
+	last, pause := after, 250*time.Millisecond
+	for {
+		from := last
+		var err error
+		last, err = e.followOnce(ctx, last, fn)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if last > from {
+			pause = 250 * time.Millisecond
+		}
+		e.log.Warn("following the event log stopped; following again", "after", last, "err", err)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+// errFollowStalled ends a followOnce whose consumer delivers nothing
+// while the log holds events after the last one it delivered.
+var errFollowStalled = errors.New("the consumer stopped delivering while the log grew")
+
+// followOnce follows through one ordered consumer until it fails; it
+// returns the last id it passed to fn.
+func (e *Engine) followOnce(ctx context.Context, after uint64, fn func(*herald.Event)) (uint64, error) {
 	consumer, err := e.js.OrderedConsumer(ctx, eventsStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       after + 1,
 		InactiveThreshold: consumerIdleLimit,
 	})
 	if err != nil {
-		return followError(ctx, err)
+		return after, followError(ctx, err)
 	}
 	iter, err := consumer.Messages(jetstream.PullMaxMessages(followBuffer))
 	if err != nil {
-		return followError(ctx, err)
+		return after, followError(ctx, err)
 	}
 	defer e.stopConsumer(ctx, consumer, iter)
 
+	watched, stalled := context.WithCancelCause(ctx)
+	defer stalled(nil)
+	var delivered atomic.Uint64
+	var waiting atomic.Bool // in iter.Next: a quiet spell then is the consumer's, not fn's
+	delivered.Store(after)
+	go e.watchFollow(watched, &delivered, &waiting, stalled)
+
 	last := after
-	next := jetstream.NextContext(ctx)
+	next := jetstream.NextContext(watched)
 	for {
+		waiting.Store(true)
 		msg, err := iter.Next(next)
+		waiting.Store(false)
 		if err != nil {
-			return followError(ctx, err)
+			if ctx.Err() == nil && errors.Is(context.Cause(watched), errFollowStalled) {
+				return last, errFollowStalled
+			}
+			return last, followError(ctx, err)
 		}
 		seq, _, _, ok := parseAckReply(msg.Reply())
 		if !ok {
 			meta, err := msg.Metadata()
 			if err != nil {
-				return followError(ctx, err)
+				return last, followError(ctx, err)
 			}
 			seq = meta.Sequence.Stream
 		}
@@ -174,7 +220,41 @@ func (e *Engine) Follow(ctx context.Context, after uint64, fn func(*herald.Event
 		}
 		last = seq
 		if event := e.decode(seq, msg.Data()); event != nil {
-			fn(event)
+			fn(event) // it may block while the hub is busy: that is no stall
+		}
+		delivered.Store(last)
+	}
+}
+
+// watchFollow ends the follow (stall) when nothing was delivered for
+// e.followStall while the log holds a newer event: it asks the stream
+// for its last sequence only after such a quiet spell, so a busy or an
+// idle follower costs one question per spell at most.
+func (e *Engine) watchFollow(ctx context.Context, delivered *atomic.Uint64, waiting *atomic.Bool, stall context.CancelCauseFunc) {
+	every := max(e.followStall/4, 10*time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	seen, quietSince := delivered.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if now := delivered.Load(); now != seen || !waiting.Load() {
+			seen, quietSince = now, time.Now()
+			continue
+		}
+		if time.Since(quietSince) < e.followStall {
+			continue
+		}
+		quietSince = time.Now()
+		qctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		info, err := e.events.Info(qctx)
+		cancel()
+		if err == nil && info.State.LastSeq > seen && delivered.Load() == seen && waiting.Load() {
+			stall(errFollowStalled)
+			return
 		}
 	}
 }
