@@ -94,7 +94,7 @@ func (c *channelsConn) handshake(ctx context.Context, token string, channels []s
 		return err
 	}
 	if m.Type != "auth_response" || !m.Success {
-		return &Error{Message: "channels auth refused: " + m.Error + " " + m.Message, Permanent: true}
+		return &Error{Message: "channels auth refused: " + m.Error + " " + m.Message, Permanent: m.Error != "temporarily_unavailable"}
 	}
 	var subscribes []map[string]any
 	for _, ch := range channels {

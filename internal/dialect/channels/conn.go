@@ -355,10 +355,17 @@ func (c *conn) sendTooLarge() bool {
 	return c.sendError("message_too_large", "A message exceeded the server's size limit (limits.channels.max_message_bytes) and was dropped.")
 }
 
+// CodeTemporarilyUnavailable refuses an auth that could not be checked
+// now (the engine did not answer): the same token may succeed on retry.
+const CodeTemporarilyUnavailable = "temporarily_unavailable"
+
 func tokenError(err error) (code, message string) {
 	var te *auth.TokenError
 	if errors.As(err, &te) {
 		return te.Code, te.Message
+	}
+	if herald.ErrorCode(err) == herald.EUNAVAILABLE {
+		return CodeTemporarilyUnavailable, "The token could not be checked now (the server's engine is unavailable); connect again: " + herald.ErrorMessage(err)
 	}
 	return "invalid_token", "The token could not be verified: " + herald.ErrorMessage(err)
 }
