@@ -97,7 +97,9 @@ func exampleServer() (url string, stop func()) {
 	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if resp, err := http.Get("http://" + srv.Addr() + "/healthz"); err == nil {
 			resp.Body.Close()
-			break
+			if resp.StatusCode == http.StatusOK { // serving, not only listening
+				break
+			}
 		}
 	}
 	return "ws://" + srv.Addr(), func() {

@@ -158,6 +158,24 @@ func (c *natsCluster) waitJetStream(alive []int) {
 			return err == nil
 		})
 	}
+	if len(alive) < 3 {
+		return
+	}
+	// Every peer placeable: a stream of three replicas can be made.
+	waitFor(c.t, time.Minute, "room for three replicas", func() bool {
+		nc, err := nats.Connect(c.url(0), nats.Timeout(time.Second))
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: 3}); err != nil {
+			return false
+		}
+		return js.DeleteStream(ctx, "PROBE") == nil
+	})
 }
 
 // heraldNode is a herald serve process on the cluster.
