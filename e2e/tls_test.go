@@ -129,10 +129,12 @@ func TestTLSClients(t *testing.T) {
 		}
 	}
 
-	t.Run("rhombus python", func(t *testing.T) { runRhombusPython(t, ts, ca.clientEnv()...) })
+	t.Run("rhombus python", func(t *testing.T) {
+		runRhombusPython(t, &testServer{t: t, srv: ts.srv, base: ts.base}, ca.clientEnv()...)
+	})
 	t.Run("stompjs", func(t *testing.T) {
 		ensureNodeModules(t)
-		runStompJS(t, ts, ca.clientEnv()...)
+		runStompJS(t, &testServer{t: t, srv: ts.srv, base: ts.base}, ca.clientEnv()...)
 	})
 	t.Run("sdk", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), patience)

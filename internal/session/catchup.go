@@ -29,9 +29,12 @@ var (
 )
 
 // The pauses between catch-up attempts that failed.
+// After retryAttempts failures in a row (about 11s) the session ends as
+// it did before retries: the client is told and resumes by itself.
 const (
-	retryMin = 100 * time.Millisecond
-	retryMax = 5 * time.Second
+	retryMin      = 100 * time.Millisecond
+	retryMax      = 5 * time.Second
+	retryAttempts = 7
 )
 
 // pause waits d, or until the session or its connection ends (false).
@@ -72,12 +75,12 @@ func (s *Session) endIfPaused() bool {
 //
 // A replay that fails for a reason that may pass (the engine unavailable:
 // a cluster electing a leader, a node lost) is tried again, after a pause
-// that grows to retryMax; only events that are gone (ECONFLICT: past
-// retention) end the session as lost. The client meanwhile waits, as
+// that grows to retryMax, for retryAttempts tries; events that are gone
+// (ECONFLICT: past retention) end the session as lost at once. The client meanwhile waits, as
 // every live subscriber does while the engine is away.
 func (s *Session) catchUp() {
 	defer s.wg.Done()
-	retry := time.Duration(0)
+	retry, attempts := time.Duration(0), 0
 	for {
 		if s.endIfPaused() {
 			return
@@ -103,7 +106,8 @@ func (s *Session) catchUp() {
 				return
 			}
 			continue
-		case err != nil && herald.ErrorCode(err) != herald.ECONFLICT:
+		case err != nil && herald.ErrorCode(err) != herald.ECONFLICT && attempts < retryAttempts:
+			attempts++
 			retry = min(max(2*retry, retryMin), retryMax)
 			if retry == retryMin {
 				s.node.Logger.Warn("session cannot catch up yet; retrying", "org", s.org, "after", from, "err", err)
@@ -121,7 +125,7 @@ func (s *Session) catchUp() {
 			}
 			return
 		}
-		retry = 0
+		retry, attempts = 0, 0
 		rejoined := false
 		s.node.Hub.WithHead(func(head uint64) {
 			s.mu.Lock()
