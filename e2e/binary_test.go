@@ -14,32 +14,40 @@ import (
 	"time"
 )
 
+// goBinary is a program the tests build once per run.
+type goBinary struct {
+	name, pkg string
+	once      sync.Once
+	path      string
+	err       error
+}
+
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	heraldServe = &goBinary{name: "herald", pkg: "../cmd/herald"}
+	natsServer  = &goBinary{name: "nats-server", pkg: "github.com/nats-io/nats-server/v2"} // from the module cache: no download
 )
 
-// heraldBinary builds cmd/herald once per test run.
-func heraldBinary(t *testing.T) string {
+func (b *goBinary) build(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "herald-e2e-bin")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "herald")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/herald").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		b.path = filepath.Join(dir, b.name)
+		if out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
+
+// heraldBinary builds cmd/herald once per test run.
+func heraldBinary(t *testing.T) string { return heraldServe.build(t) }
 
 // listening matches the banner line that names herald's address.
 var listening = regexp.MustCompile(`listening on (127\.0\.0\.1:[0-9]+)`)

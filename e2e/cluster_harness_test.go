@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -18,34 +17,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-var (
-	natsBuildOnce sync.Once
-	natsBinPath   string
-	natsBuildErr  error
-)
-
-// natsBinary builds nats-server from the module herald depends on (no
-// download: the module cache has it), once per test run.
-func natsBinary(t *testing.T) string {
-	t.Helper()
-	natsBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "herald-e2e-nats")
-		if err != nil {
-			natsBuildErr = err
-			return
-		}
-		natsBinPath = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", natsBinPath, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			natsBuildErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
-		}
-	})
-	if natsBuildErr != nil {
-		t.Fatal(natsBuildErr)
-	}
-	return natsBinPath
-}
 
 // freePorts returns n ports that were free a moment ago.
 func freePorts(t *testing.T, n int) []int {
@@ -80,7 +51,7 @@ type natsCluster struct {
 
 func startNATSCluster(t *testing.T) *natsCluster {
 	t.Helper()
-	c := &natsCluster{t: t, bin: natsBinary(t), ports: freePorts(t, 6), procs: make([]*exec.Cmd, 3), logs: make([]*syncBuffer, 3)}
+	c := &natsCluster{t: t, bin: natsServer.build(t), ports: freePorts(t, 6), procs: make([]*exec.Cmd, 3), logs: make([]*syncBuffer, 3)}
 	for range 3 {
 		c.dirs = append(c.dirs, t.TempDir())
 	}
@@ -146,16 +117,10 @@ func (c *natsCluster) waitJetStream(alive []int) {
 	}
 	for _, i := range alive {
 		waitFor(c.t, time.Minute, "JetStream on nats-"+strconv.Itoa(i), func() bool {
-			nc, err := nats.Connect(c.url(i), nats.Timeout(time.Second))
-			if err != nil {
-				return false
-			}
-			defer nc.Close()
-			js, _ := jetstream.New(nc)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_, err = js.AccountInfo(ctx)
-			return err == nil
+			return withJetStream(c.url(i), func(ctx context.Context, js jetstream.JetStream) error {
+				_, err := js.AccountInfo(ctx)
+				return err
+			}) == nil
 		})
 	}
 	if len(alive) < 3 {
@@ -163,19 +128,29 @@ func (c *natsCluster) waitJetStream(alive []int) {
 	}
 	// Every peer placeable: a stream of three replicas can be made.
 	waitFor(c.t, time.Minute, "room for three replicas", func() bool {
-		nc, err := nats.Connect(c.url(0), nats.Timeout(time.Second))
-		if err != nil {
-			return false
-		}
-		defer nc.Close()
-		js, _ := jetstream.New(nc)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: 3}); err != nil {
-			return false
-		}
-		return js.DeleteStream(ctx, "PROBE") == nil
+		return withJetStream(c.url(0), func(ctx context.Context, js jetstream.JetStream) error {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: 3}); err != nil {
+				return err
+			}
+			return js.DeleteStream(ctx, "PROBE")
+		}) == nil
 	})
+}
+
+// withJetStream connects to url and calls fn with 5s to answer.
+func withJetStream(url string, fn func(context.Context, jetstream.JetStream) error) error {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return fn(ctx, js)
 }
 
 // heraldNode is a herald serve process on the cluster.

@@ -181,20 +181,8 @@ func TestMetricsListener(t *testing.T) {
 // 200 again when it is back; /healthz, the liveness check, stays 200;
 // herald_engine_up and herald_ready follow.
 func TestReadyzFollowsTheEngine(t *testing.T) {
-	store := t.TempDir()
-	opts := &natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: store, NoLog: true, NoSigs: true}
-	startNS := func() *natsserver.Server {
-		ns, err := natsserver.NewServer(opts)
-		if err != nil {
-			t.Fatalf("nats server: %v", err)
-		}
-		ns.Start()
-		if !ns.ReadyForConnections(patience) {
-			t.Fatal("nats server not ready")
-		}
-		return ns
-	}
-	ns := startNS()
+	opts := &natsserver.Options{}
+	ns := runNATS(t, opts)
 	opts.Port = ns.Addr().(*net.TCPAddr).Port // the same address when it comes back
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 
@@ -242,6 +230,6 @@ func TestReadyzFollowsTheEngine(t *testing.T) {
 		return value(m, "herald_engine_up") == 0 && value(m, "herald_ready") == 0
 	})
 
-	ns = startNS()
+	ns = runNATS(t, opts) // the same port and store
 	waitFor(t, patience, "/readyz 200 with the engine back", func() bool { code, _ := readyz(); return code == 200 })
 }

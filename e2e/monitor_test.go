@@ -125,7 +125,7 @@ func TestMonitorLoss(t *testing.T) {
 	var mu sync.Mutex
 	var acked []string
 	published := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-	stored := func() int { return len(eventIDsIn(t, "sqlite", "file:"+sqlitePath, "rowid")) }
+	stored := func() int { return rowCount("sqlite", "file:"+sqlitePath) }
 	var storedNow atomic.Int64 // stored(), sampled for the publisher
 	done := make(chan struct{})
 	go func() {
@@ -169,7 +169,7 @@ func TestMonitorLoss(t *testing.T) {
 			case <-done:
 				return
 			case <-time.After(20 * time.Millisecond):
-				storedNow.Store(int64(rowCount("sqlite", "file:"+sqlitePath)))
+				storedNow.Store(int64(stored()))
 			}
 		}
 	}()

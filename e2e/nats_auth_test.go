@@ -20,10 +20,25 @@ import (
 )
 
 // startSecuredNATS runs a JetStream server with opts' security settings
-// and returns its client URL.
+// until the test ends and returns its client URL.
 func startSecuredNATS(t *testing.T, opts *natsserver.Options) string {
 	t.Helper()
-	opts.Host, opts.Port, opts.JetStream, opts.StoreDir, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, t.TempDir(), true, true
+	ns := runNATS(t, opts)
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns.ClientURL()
+}
+
+// runNATS starts an in-process JetStream server on loopback with opts;
+// a port of 0 is a free one, an empty store a temp dir.
+func runNATS(t *testing.T, opts *natsserver.Options) *natsserver.Server {
+	t.Helper()
+	if opts.Port == 0 {
+		opts.Port = -1
+	}
+	if opts.StoreDir == "" {
+		opts.StoreDir = t.TempDir()
+	}
+	opts.Host, opts.JetStream, opts.NoLog, opts.NoSigs = "127.0.0.1", true, true, true
 	ns, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
@@ -32,8 +47,7 @@ func startSecuredNATS(t *testing.T, opts *natsserver.Options) string {
 	if !ns.ReadyForConnections(patience) {
 		t.Fatal("nats server not ready")
 	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns.ClientURL()
+	return ns
 }
 
 // TestNATSAuth: herald connects to a cluster that requires a user and

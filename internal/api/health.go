@@ -126,17 +126,7 @@ func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
 // 403 in herald's JSON error shape.
 func (a *API) AdminOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p herald.Principal
-		var err error
-		key, authorization := r.Header.Get("x-auth-apikey"), r.Header.Get("Authorization")
-		scheme, token, _ := strings.Cut(authorization, " ")
-		switch {
-		case key != "":
-			p, err = a.Keys.Authenticate(r.Context(), key)
-		case strings.EqualFold(scheme, "bearer"):
-			p, _, err = a.BearerPrincipal(r.Context(), strings.TrimSpace(token))
-		}
-		authenticated := key != "" || strings.EqualFold(scheme, "bearer")
+		p, authenticated, err := a.healthPrincipal(r)
 		switch {
 		case err != nil:
 			WriteError(w, a.Logger, err)
@@ -151,7 +141,8 @@ func (a *API) AdminOnly(h http.Handler) http.Handler {
 }
 
 // healthPrincipal returns the request's principal: from x-auth-apikey,
-// or from Authorization: Bearer when token verification is configured.
+// or from Authorization: Bearer with a JWT or an API key (what
+// Prometheus's authorization setting sends).
 // authenticated is false when the request carries neither. Any scope will
 // do: what the principal sees depends on its scopes, not whether it sees.
 func (a *API) healthPrincipal(r *http.Request) (p herald.Principal, authenticated bool, err error) {
@@ -165,9 +156,9 @@ func (a *API) healthPrincipal(r *http.Request) (p herald.Principal, authenticate
 	}
 	scheme, token, _ := strings.Cut(authorization, " ")
 	if !strings.EqualFold(scheme, "bearer") {
-		return p, false, herald.Errorf(herald.EUNAUTHORIZED, "the Authorization header takes a bearer token (Authorization: Bearer <JWT>)")
+		return p, false, herald.Errorf(herald.EUNAUTHORIZED, "the Authorization header takes a bearer token (Authorization: Bearer <JWT or API key>)")
 	}
-	p, _, err = a.verifyJWT(r.Context(), strings.TrimSpace(token))
+	p, _, err = a.BearerPrincipal(r.Context(), strings.TrimSpace(token))
 	return p, err == nil, err
 }
 
