@@ -59,19 +59,28 @@ type StateQuery struct {
 // Registry stores orgs, API keys, users and devices, shared by every node.
 // Lookups of things that do not exist return an error with code ENOTFOUND.
 type Registry interface {
+	// Deleting something that does not exist is ENOTFOUND. Deleting an
+	// org deletes only the org: its keys, users and devices are the
+	// caller's to delete first.
 	PutOrg(ctx context.Context, org Org) error
 	Org(ctx context.Context, uuid string) (Org, error)
 	Orgs(ctx context.Context) ([]Org, error)
+	DeleteOrg(ctx context.Context, uuid string) error
 
 	PutAPIKey(ctx context.Context, key APIKey) error
 	APIKey(ctx context.Context, hash string) (APIKey, error)
+	APIKeys(ctx context.Context, org string) ([]APIKey, error) // sorted by name, then hash
+	DeleteAPIKey(ctx context.Context, hash string) error
 
 	PutUser(ctx context.Context, user User) error
 	User(ctx context.Context, org, name string) (User, error)
+	Users(ctx context.Context, org string) ([]User, error) // sorted by name
+	DeleteUser(ctx context.Context, org, name string) error
 
 	PutDevice(ctx context.Context, device Device) error
 	Device(ctx context.Context, org, uuid string) (Device, error)
 	Devices(ctx context.Context, org string) ([]Device, error)
+	DeleteDevice(ctx context.Context, org, uuid string) error
 	// WatchDevices calls fn, from one goroutine, with every stored device
 	// of every org, then with each device as it is put, until ctx is done;
 	// it returns ctx.Err() then. ready, if not nil, is called once, after
@@ -81,6 +90,14 @@ type Registry interface {
 	// versions it passes come in the order they were put, and the newest
 	// version of every device always comes.
 	WatchDevices(ctx context.Context, fn func(Device), ready func()) error
+
+	// WatchRevocations calls fn, from one goroutine, with every credential
+	// revoked (see Revocation) on any node from when the watch begins,
+	// until ctx is done; it returns ctx.Err() then, or an error when the
+	// watch broke (revocations until the next watch may then be missed,
+	// so a caller checks the credentials it holds again). ready, if not
+	// nil, is called once the watch is in place.
+	WatchRevocations(ctx context.Context, fn func(Revocation), ready func()) error
 
 	// Setting and PutSetting keep small named values of the installation
 	// (for example that the first-start bootstrap has run).

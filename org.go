@@ -71,6 +71,27 @@ type Principal struct {
 	Org    string
 	User   string // "" for API keys
 	Scopes []string
+	// Credential is what the principal authenticated with, as far as
+	// herald can revoke it: KeyCredential of an API key (used directly or
+	// traded for a token), UserCredential of a registered user, or "" (a
+	// token of another issuer, which only deleting the org revokes).
+	Credential string
+}
+
+// KeyCredential names an API key, by hash, as a Principal's Credential.
+func KeyCredential(hash string) string { return "key:" + hash }
+
+// UserCredential names a registered user of the principal's org as a
+// Principal's Credential.
+func UserCredential(name string) string { return "user:" + name }
+
+// Revocation is a credential that stopped being valid: an org deleted
+// (Credential ""), or an API key deleted or no longer allowed to
+// subscribe, or a user deleted (Credential names it, as in Principal).
+// Connections that authenticated with it must end.
+type Revocation struct {
+	Org        string // "" for an API key: its hash names it across orgs
+	Credential string
 }
 
 // Can reports whether the principal holds scope.

@@ -274,3 +274,148 @@ func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready
 		}
 	}
 }
+
+// DeleteOrg deletes the org with the given uuid (not its keys, users or
+// devices).
+func (e *Engine) DeleteOrg(ctx context.Context, uuid string) error {
+	if checkOrg(uuid) != nil {
+		return herald.Errorf(herald.ENOTFOUND, "org %q not found", uuid)
+	}
+	return e.delete(ctx, e.orgs, uuid, "org "+uuid)
+}
+
+// APIKeys returns every API key of org, sorted by name, then hash.
+func (e *Engine) APIKeys(ctx context.Context, org string) ([]herald.APIKey, error) {
+	if err := checkOrg(org); err != nil {
+		return nil, err
+	}
+	// Keys are stored by hash alone (an API key is looked up without its
+	// org), so listing one org's reads them all.
+	all, err := list[herald.APIKey](ctx, e.keys, ">")
+	keys := slices.DeleteFunc(all, func(k herald.APIKey) bool { return k.Org != org })
+	slices.SortFunc(keys, func(a, b herald.APIKey) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Hash, b.Hash)
+	})
+	return keys, err
+}
+
+// DeleteAPIKey deletes the API key with the given hash.
+func (e *Engine) DeleteAPIKey(ctx context.Context, hash string) error {
+	if !isHex(hash) {
+		return herald.Errorf(herald.ENOTFOUND, "API key not found")
+	}
+	return e.delete(ctx, e.keys, hash, "API key")
+}
+
+// Users returns every user of org, sorted by name.
+func (e *Engine) Users(ctx context.Context, org string) ([]herald.User, error) {
+	if err := checkOrg(org); err != nil {
+		return nil, err
+	}
+	users, err := list[herald.User](ctx, e.users, org+".*")
+	slices.SortFunc(users, func(a, b herald.User) int { return strings.Compare(a.Name, b.Name) })
+	return users, err
+}
+
+// DeleteUser deletes the user of org with the given name.
+func (e *Engine) DeleteUser(ctx context.Context, org, name string) error {
+	if checkOrg(org) != nil || name == "" || len(name) > herald.MaxNameBytes {
+		return herald.Errorf(herald.ENOTFOUND, "user not found")
+	}
+	return e.delete(ctx, e.users, scopedKey(org, name), "user "+name)
+}
+
+// DeleteDevice deletes the device of org with the given uuid.
+func (e *Engine) DeleteDevice(ctx context.Context, org, uuid string) error {
+	if checkOrg(org) != nil || uuid == "" || len(uuid) > herald.MaxNameBytes {
+		return herald.Errorf(herald.ENOTFOUND, "device not found")
+	}
+	return e.delete(ctx, e.devices, scopedKey(org, uuid), "device "+uuid)
+}
+
+// delete removes key, ENOTFOUND when it holds nothing. The check and the
+// delete are two steps: of two racing deletes both may succeed.
+func (e *Engine) delete(ctx context.Context, kv jetstream.KeyValue, key, what string) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if _, err := kv.Get(ctx, key); err != nil {
+		return kvError(what, err)
+	}
+	return engineError("delete "+what, kv.Delete(ctx, key))
+}
+
+// WatchRevocations passes every revocation from now on to fn (see
+// herald.Registry): deletes in the orgs, keys and users buckets, and API
+// keys stored without the subscribe scope. One watcher per bucket feeds
+// one loop.
+func (e *Engine) WatchRevocations(ctx context.Context, fn func(herald.Revocation), ready func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	buckets := []jetstream.KeyValue{e.orgs, e.keys, e.users}
+	watchers := make([]jetstream.KeyWatcher, len(buckets))
+	for i, kv := range buckets {
+		w, err := kv.WatchAll(ctx, jetstream.UpdatesOnly())
+		if err != nil {
+			return engineError("watch "+kv.Bucket(), err)
+		}
+		defer w.Stop()
+		watchers[i] = w
+	}
+	if ready != nil {
+		ready()
+	}
+	for {
+		var entry jetstream.KeyValueEntry
+		var ok bool
+		select {
+		case entry, ok = <-watchers[0].Updates():
+		case entry, ok = <-watchers[1].Updates():
+		case entry, ok = <-watchers[2].Updates():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return herald.Errorf(herald.EUNAVAILABLE, "engine: watch revocations: watcher closed")
+		}
+		if entry == nil {
+			continue
+		}
+		if r, revoked := e.revocation(entry); revoked {
+			fn(r)
+		}
+	}
+}
+
+// revocation reads one registry change: whether it revokes a credential.
+func (e *Engine) revocation(entry jetstream.KeyValueEntry) (herald.Revocation, bool) {
+	deleted := entry.Operation() != jetstream.KeyValuePut
+	switch entry.Bucket() {
+	case bucketOrgs:
+		return herald.Revocation{Org: entry.Key()}, deleted
+	case bucketKeys:
+		r := herald.Revocation{Credential: herald.KeyCredential(entry.Key())}
+		if deleted {
+			return r, true
+		}
+		var key herald.APIKey
+		if err := json.Unmarshal(entry.Value(), &key); err != nil {
+			e.cfg.Logger.Warn("stored API key is unreadable", "err", err)
+			return r, true
+		}
+		return r, !slices.Contains(key.Scopes, herald.ScopeSubscribe)
+	case bucketUsers:
+		org, encoded, found := strings.Cut(entry.Key(), ".")
+		name, err := base64.RawURLEncoding.DecodeString(encoded)
+		if !deleted || !found || err != nil {
+			return herald.Revocation{}, false
+		}
+		return herald.Revocation{Org: org, Credential: herald.UserCredential(string(name))}, true
+	}
+	return herald.Revocation{}, false
+}

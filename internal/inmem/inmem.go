@@ -73,6 +73,7 @@ type Engine struct {
 	devices        map[scoped]revisioned
 	deviceRevision uint64
 	watchers       map[*deviceWatcher]struct{}
+	revokers       map[*revocationWatcher]struct{}
 	settings       map[string]string
 
 	sessions map[string]herald.DetachedSession // guarded by mu
@@ -96,6 +97,7 @@ func New(cfg Config) *Engine {
 		users:    make(map[scoped]herald.User),
 		devices:  make(map[scoped]revisioned),
 		watchers: make(map[*deviceWatcher]struct{}),
+		revokers: make(map[*revocationWatcher]struct{}),
 		settings: make(map[string]string),
 		sessions: make(map[string]herald.DetachedSession),
 	}

@@ -71,6 +71,9 @@ func (e *Engine) PutAPIKey(ctx context.Context, key herald.APIKey) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.apiKeys[key.Hash] = key
+	if !slices.Contains(key.Scopes, herald.ScopeSubscribe) {
+		e.revokeLocked(herald.Revocation{Credential: herald.KeyCredential(key.Hash)})
+	}
 	return nil
 }
 
@@ -254,4 +257,138 @@ func isHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// DeleteOrg deletes the org with the given uuid (not its keys, users or
+// devices).
+func (e *Engine) DeleteOrg(ctx context.Context, uuid string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.orgs[uuid]; !ok {
+		return herald.Errorf(herald.ENOTFOUND, "org %q not found", uuid)
+	}
+	delete(e.orgs, uuid)
+	e.revokeLocked(herald.Revocation{Org: uuid})
+	return nil
+}
+
+// APIKeys returns every API key of org, sorted by name, then hash.
+func (e *Engine) APIKeys(ctx context.Context, org string) ([]herald.APIKey, error) {
+	if err := checkOrg(org); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var keys []herald.APIKey
+	for _, key := range e.apiKeys {
+		if key.Org == org {
+			key.Scopes = slices.Clone(key.Scopes)
+			keys = append(keys, key)
+		}
+	}
+	slices.SortFunc(keys, func(a, b herald.APIKey) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Hash, b.Hash))
+	})
+	return keys, nil
+}
+
+// DeleteAPIKey deletes the API key with the given hash.
+func (e *Engine) DeleteAPIKey(ctx context.Context, hash string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.apiKeys[hash]; !ok {
+		return herald.Errorf(herald.ENOTFOUND, "API key not found")
+	}
+	delete(e.apiKeys, hash)
+	e.revokeLocked(herald.Revocation{Credential: herald.KeyCredential(hash)})
+	return nil
+}
+
+// Users returns every user of org, sorted by name.
+func (e *Engine) Users(ctx context.Context, org string) ([]herald.User, error) {
+	if err := checkOrg(org); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var users []herald.User
+	for key, user := range e.users {
+		if key.org == org {
+			users = append(users, user)
+		}
+	}
+	slices.SortFunc(users, func(a, b herald.User) int { return strings.Compare(a.Name, b.Name) })
+	return users, nil
+}
+
+// DeleteUser deletes the user of org with the given name.
+func (e *Engine) DeleteUser(ctx context.Context, org, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.users[scoped{org, name}]; !ok {
+		return herald.Errorf(herald.ENOTFOUND, "user %q not found", name)
+	}
+	delete(e.users, scoped{org, name})
+	e.revokeLocked(herald.Revocation{Org: org, Credential: herald.UserCredential(name)})
+	return nil
+}
+
+// DeleteDevice deletes the device of org with the given uuid.
+func (e *Engine) DeleteDevice(ctx context.Context, org, uuid string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.devices[scoped{org, uuid}]; !ok {
+		return herald.Errorf(herald.ENOTFOUND, "device %q not found", uuid)
+	}
+	delete(e.devices, scoped{org, uuid})
+	return nil
+}
+
+// revocationWatcher is one WatchRevocations call: the revocations since
+// it last looked, guarded by Engine.mu, and a wake-up with room for one
+// signal.
+type revocationWatcher struct {
+	pending []herald.Revocation
+	wake    chan struct{}
+}
+
+func (e *Engine) revokeLocked(r herald.Revocation) {
+	for w := range e.revokers {
+		w.pending = append(w.pending, r)
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// WatchRevocations passes every revocation from now on to fn (see
+// herald.Registry).
+func (e *Engine) WatchRevocations(ctx context.Context, fn func(herald.Revocation), ready func()) error {
+	w := &revocationWatcher{wake: make(chan struct{}, 1)}
+	e.mu.Lock()
+	e.revokers[w] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.revokers, w)
+		e.mu.Unlock()
+	}()
+	if ready != nil {
+		ready()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.wake:
+		}
+		e.mu.Lock()
+		revoked := w.pending
+		w.pending = nil
+		e.mu.Unlock()
+		for _, r := range revoked {
+			fn(r)
+		}
+	}
 }
