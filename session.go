@@ -13,6 +13,9 @@ type DetachedSession struct {
 	ID      string `json:"id"`      // unguessable, server-issued
 	Org     string `json:"org"`     // the session serves only this org
 	Dialect string `json:"dialect"` // the dialect that made it; another may not take it
+	// Credential is the Principal.Credential the session was opened with:
+	// a session whose credential was revoked is not taken again.
+	Credential string `json:"credential,omitempty"`
 	// After is the session's cursor: every event up to it that the session
 	// wanted was delivered. Re-attaching resumes after it.
 	After uint64 `json:"after"`

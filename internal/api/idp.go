@@ -267,7 +267,7 @@ func (d *idp) token(r *http.Request) (*tokenAnswer, error) {
 	if err != nil {
 		return nil, err
 	}
-	token, err := auth.Issue(d.cfg.Secret, principal.Org, principal.User, principal.Scopes, d.cfg.TTL, d.cfg.now())
+	token, err := auth.IssueFor(d.cfg.Secret, principal, d.cfg.TTL, d.cfg.now())
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +307,8 @@ func (d *idp) authenticate(ctx context.Context, username, password string) (hera
 			if name == "" {
 				name = key.Hash[:min(12, len(key.Hash))]
 			}
-			return herald.Principal{Org: key.Org, User: "key:" + name, Scopes: []string{herald.ScopeSubscribe}}, nil
+			return herald.Principal{Org: key.Org, User: "key:" + name, Scopes: []string{herald.ScopeSubscribe},
+				Credential: herald.KeyCredential(key.Hash)}, nil
 		}
 	} else if herald.ErrorCode(err) != herald.ENOTFOUND {
 		return herald.Principal{}, err
@@ -327,7 +328,8 @@ func (d *idp) authenticate(ctx context.Context, username, password string) (hera
 	if !ok {
 		return herald.Principal{}, errBadLogin
 	}
-	return herald.Principal{Org: user.Org, User: user.Name, Scopes: []string{herald.ScopeSubscribe}}, nil
+	return herald.Principal{Org: user.Org, User: user.Name, Scopes: []string{herald.ScopeSubscribe},
+		Credential: herald.UserCredential(user.Name)}, nil
 }
 
 // check runs one password check in a slot: at most MaxChecks run at once.

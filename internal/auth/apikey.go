@@ -26,5 +26,5 @@ func (k Keys) Authenticate(ctx context.Context, key string) (herald.Principal, e
 		}
 		return herald.Principal{}, err
 	}
-	return herald.Principal{Org: stored.Org, Scopes: stored.Scopes}, nil
+	return herald.Principal{Org: stored.Org, Scopes: stored.Scopes, Credential: herald.KeyCredential(stored.Hash)}, nil
 }

@@ -24,6 +24,7 @@ const (
 	CodeAlgorithmNotAllowed = "algorithm_not_allowed"
 	CodeUnknownOrg          = "unknown_org"
 	CodeInsufficientScope   = "insufficient_scope"
+	CodeTokenRevoked        = "token_revoked"
 )
 
 // MaxTokenBytes bounds a token: anything longer is refused before parsing.
@@ -118,6 +119,9 @@ func (v *Verifier) Close() error {
 // tokenClaims are the claims herald reads; others are ignored.
 type tokenClaims struct {
 	Org    string    `json:"org"`
+	// Credential is herald's own claim, in the tokens it issues: what the
+	// token was traded for (herald.Principal.Credential).
+	Credential string `json:"herald_credential"`
 	Scopes scopeList `json:"scopes"`
 	Scope  string    `json:"scope"` // OAuth's space-separated form
 	jwt.RegisteredClaims
@@ -251,7 +255,51 @@ func (v *Verifier) principal(ctx context.Context, c *tokenClaims) (herald.Princi
 		}
 		return herald.Principal{}, fmt.Errorf("auth: looking up the token's org: %w", err)
 	}
-	return herald.Principal{Org: org.UUID, User: c.Subject, Scopes: scopes}, nil
+	if c.Credential != "" {
+		valid, err := CheckCredential(ctx, v.reg, org.UUID, c.Credential)
+		if err != nil {
+			return herald.Principal{}, fmt.Errorf("auth: checking the token's credential: %w", err)
+		}
+		if !valid {
+			return herald.Principal{}, refuse(CodeTokenRevoked, "the %s this token was issued for was revoked", credentialKind(c.Credential))
+		}
+	}
+	return herald.Principal{Org: org.UUID, User: c.Subject, Scopes: scopes, Credential: c.Credential}, nil
+}
+
+// CheckCredential reports whether cred, a herald.Principal.Credential of
+// org, still lets its holder subscribe: an API key that exists, is the
+// org's and holds the subscribe scope, or a user of the org that exists.
+// The empty credential (a token of another issuer) is valid. An error is
+// the registry's, and means the credential could not be checked.
+func CheckCredential(ctx context.Context, reg herald.Registry, org, cred string) (bool, error) {
+	var err error
+	switch kind, name, _ := strings.Cut(cred, ":"); {
+	case cred == "":
+		return true, nil
+	case kind == "key":
+		var key herald.APIKey
+		if key, err = reg.APIKey(ctx, name); err == nil {
+			return key.Org == org && slices.Contains(key.Scopes, herald.ScopeSubscribe), nil
+		}
+	case kind == "user":
+		if _, err = reg.User(ctx, org, name); err == nil {
+			return true, nil
+		}
+	default:
+		return false, nil
+	}
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return false, nil
+	}
+	return false, err
+}
+
+func credentialKind(cred string) string {
+	if strings.HasPrefix(cred, "key:") {
+		return "API key"
+	}
+	return "user"
 }
 
 // explain turns a parse failure into a TokenError that says what is wrong.
@@ -322,14 +370,22 @@ func quoteList(list []string, n int) string {
 
 // issuedClaims are the claims Issue writes.
 type issuedClaims struct {
-	Org    string   `json:"org"`
-	Scopes []string `json:"scopes"`
+	Org        string   `json:"org"`
+	Scopes     []string `json:"scopes"`
+	Credential string   `json:"herald_credential,omitempty"`
 	jwt.RegisteredClaims
 }
 
 // Issue returns an HS256 token for user of org with scopes, valid for ttl
 // from now. The secret must be at least MinSecretBytes long.
 func Issue(secret []byte, org, user string, scopes []string, ttl time.Duration, now time.Time) (string, error) {
+	return IssueFor(secret, herald.Principal{Org: org, User: user, Scopes: scopes}, ttl, now)
+}
+
+// IssueFor is Issue for p; the token carries p's Credential, and a
+// verifier refuses it once that credential is revoked.
+func IssueFor(secret []byte, p herald.Principal, ttl time.Duration, now time.Time) (string, error) {
+	org, user, scopes := p.Org, p.User, p.Scopes
 	switch {
 	case len(secret) < MinSecretBytes:
 		return "", fmt.Errorf("auth: the JWT secret must be at least %d bytes", MinSecretBytes)
@@ -348,8 +404,9 @@ func Issue(secret []byte, org, user string, scopes []string, ttl time.Duration, 
 		}
 	}
 	claims := issuedClaims{
-		Org:    org,
-		Scopes: scopes,
+		Org:        org,
+		Scopes:     scopes,
+		Credential: p.Credential,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   user,
 			IssuedAt:  jwt.NewNumericDate(now),

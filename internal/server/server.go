@@ -223,6 +223,9 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	revocationsDone := make(chan struct{})
+	go func() { defer close(revocationsDone); s.watchRevocations(ctx) }()
+	defer func() { <-revocationsDone }()
 	s.checkReadiness(ctx)
 	readinessDone := make(chan struct{})
 	go func() { defer close(readinessDone); s.watchReadiness(ctx) }()

@@ -147,7 +147,7 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 		writeEnvelopeError(w, err)
 		return
 	}
-	d := herald.DetachedSession{ID: session.NewID(), Org: p.Org, Dialect: streams.Name, After: s.node.Acked(),
+	d := herald.DetachedSession{ID: session.NewID(), Org: p.Org, Dialect: streams.Name, Credential: p.Credential, After: s.node.Acked(),
 		State: []byte("[]"), Expires: time.Now().Add(s.streams.Node.DetachWindow)}
 	if err := s.engine.SaveSession(r.Context(), d); err != nil {
 		s.logger.Warn("streams: a session could not be stored", "org", p.Org, "err", err)
@@ -200,6 +200,17 @@ func (s *Server) serveStreams(w http.ResponseWriter, r *http.Request) {
 		}
 		writeEnvelope(w, http.StatusNotFound, nil, "no session "+strconv.Quote(clipHeader(id))+
 			": it is unknown, expired, or connected already; POST /session for a new one")
+		return
+	}
+	valid, err := s.credentialValid(ctx, herald.Revocation{Org: d.Org, Credential: d.Credential})
+	if err != nil {
+		s.putBack(d)
+		writeEnvelopeError(w, herald.Errorf(herald.EUNAVAILABLE, "the session's credential cannot be checked now; try again"))
+		return
+	}
+	if !valid { // revoked: the session goes with it
+		writeEnvelope(w, http.StatusUnauthorized, nil, "the credential session "+strconv.Quote(clipHeader(id))+
+			" was opened with was revoked; POST /session with a valid one")
 		return
 	}
 	org, err := s.engine.Org(ctx, d.Org)

@@ -40,8 +40,8 @@ func (s *Session) detachLocked(k *keeper) herald.DetachedSession {
 	if written, unwritten := s.conn.Written(); unwritten {
 		after = min(after, written)
 	}
-	return herald.DetachedSession{ID: k.id, Org: s.org, Dialect: k.dialect, After: after,
-		Expires: time.Now().Add(s.node.DetachWindow)}
+	return herald.DetachedSession{ID: k.id, Org: s.org, Dialect: k.dialect, Credential: s.principal.Credential,
+		After: after, Expires: time.Now().Add(s.node.DetachWindow)}
 }
 
 func (s *Session) save(k *keeper, d herald.DetachedSession) {

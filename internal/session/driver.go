@@ -27,10 +27,12 @@ type Handler interface {
 	// allows; false ends the connection as for Handle.
 	ReadFailed(err error) bool
 
-	// Lost tells the client that the session cannot go on without a gap
-	// and ends the connection: code ECONFLICT when the events it needs are
-	// past the log's retention, another code when the log could not be
-	// read. It is called from a catch-up goroutine.
+	// Lost tells the client that the session cannot go on and ends the
+	// connection: code ECONFLICT when the events it needs are past the
+	// log's retention, EUNAUTHORIZED when its credential was revoked
+	// (Credentials.Revoke; the session is not kept then), another code
+	// when the log could not be read. It is called from a catch-up
+	// goroutine, or from the goroutine that revokes.
 	Lost(err error)
 
 	// Ended releases what the handler holds (timers, admission slots);

@@ -109,6 +109,12 @@ func (n *node) connect(t *testing.T, org string, opts wsconn.Options) *client {
 // by wrap, if not nil.
 func (n *node) connectVia(t *testing.T, org string, opts wsconn.Options, wrap func(net.Conn) net.Conn) *client {
 	t.Helper()
+	return n.connectAs(t, herald.Principal{Org: org}, opts, wrap)
+}
+
+// connectAs is connectVia for a session started as p.
+func (n *node) connectAs(t *testing.T, p herald.Principal, opts wsconn.Options, wrap func(net.Conn) net.Conn) *client {
+	t.Helper()
 	server, peer := net.Pipe()
 	if wrap != nil {
 		server = wrap(server)
@@ -117,7 +123,7 @@ func (n *node) connectVia(t *testing.T, org string, opts wsconn.Options, wrap fu
 	c := &client{t: t, peer: peer, got: make(chan string, 100000), handler: &testHandler{lost: make(chan error, 1)}}
 	c.session = New(n.node, conn)
 	c.session.Serve(c.handler, nil)
-	c.session.Start(org)
+	c.session.Start(p)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -48,6 +48,9 @@ type Node struct {
 	Acked func() uint64
 	// MaxSubscriptions bounds one session's subscriptions. Default 100.
 	MaxSubscriptions int
+	// Credentials indexes the node's sessions by credential, for
+	// revocation. Default: a new index.
+	Credentials *Credentials
 	// DetachWindow is how long a detached session waits for a new
 	// connection before it is forgotten. Default 30s.
 	DetachWindow time.Duration
@@ -66,6 +69,9 @@ func (n Node) WithDefaults() Node {
 	}
 	if n.DetachWindow <= 0 {
 		n.DetachWindow = 30 * time.Second
+	}
+	if n.Credentials == nil {
+		n.Credentials = NewCredentials()
 	}
 	return n
 }
@@ -107,6 +113,9 @@ type Session struct {
 	// org is set once by Start, before the session registers with the hub
 	// and before any other goroutine reads it.
 	org    string
+	// principal is who the session serves; set by Start, replaced by
+	// Reauthenticate under mu and the node's Credentials.
+	principal herald.Principal
 	ctx    context.Context    // set under mu by the first catch-up; Close cancels it
 	cancel context.CancelFunc // guarded by mu
 	wg     sync.WaitGroup
@@ -133,11 +142,20 @@ func New(node *Node, conn *wsconn.Conn) *Session {
 // Conn returns the session's connection.
 func (s *Session) Conn() *wsconn.Conn { return s.conn }
 
-// Start binds the session to org and registers it with the hub: from now
-// on it is live at the hub's head. Call it once, from the reader goroutine,
-// when the client has authenticated.
-func (s *Session) Start(org string) {
+// Start binds the session to p's org and registers it with the hub: from
+// now on it is live at the hub's head. Call it once, from the reader
+// goroutine, when the client has authenticated as p. Revoking p's
+// credential (Credentials.Revoke) ends the session.
+func (s *Session) Start(p herald.Principal) {
+	org := p.Org
 	s.org = org
+	s.mu.Lock()
+	s.principal = p
+	s.mu.Unlock()
+	creds := s.node.Credentials
+	if creds != nil && !creds.add(s, p) {
+		defer s.revoke(herald.Revocation{Org: p.Org, Credential: p.Credential})
+	}
 	gauge := s.node.Gauges.orgs.acquire(org)
 	s.mu.Lock()
 	closed := s.closed
@@ -146,13 +164,46 @@ func (s *Session) Start(org string) {
 	}
 	s.mu.Unlock()
 	if closed {
-		s.node.Gauges.orgs.release(org, gauge) // Close has run: nothing would give it back
+		// Close has run: nothing would give these back.
+		s.node.Gauges.orgs.release(org, gauge)
+		if creds != nil {
+			creds.remove(s, p)
+		}
 	}
 	s.node.Hub.Register(org, s, func(head uint64) {
 		s.mu.Lock()
 		s.pos, s.live, s.started = head, true, true
 		s.mu.Unlock()
 	})
+}
+
+// Reauthenticate replaces the session's principal, of the same org, when
+// the client authenticated again (a refreshed token): revoking the new
+// credential ends the session from then on, revoking the old one no
+// longer does.
+func (s *Session) Reauthenticate(p herald.Principal) {
+	s.mu.Lock()
+	old, closed := s.principal, s.closed
+	if !closed {
+		s.principal = p
+	}
+	s.mu.Unlock()
+	creds := s.node.Credentials
+	if closed || creds == nil || old.Credential == p.Credential {
+		return
+	}
+	if !creds.add(s, p) {
+		defer s.revoke(herald.Revocation{Org: p.Org, Credential: p.Credential})
+	}
+	if old.Credential != "" {
+		creds.drop(s, herald.Revocation{Org: old.Org, Credential: old.Credential})
+	}
+	s.mu.Lock()
+	closed = s.closed
+	s.mu.Unlock()
+	if closed {
+		creds.remove(s, p)
+	}
 }
 
 // Subscribe adds sub. With after nil it receives events acknowledged from
@@ -332,7 +383,11 @@ func (s *Session) Close() {
 	}
 	gauge := s.gauge
 	s.gauge = nil
+	principal := s.principal
 	s.mu.Unlock()
+	if principal.Org != "" && s.node.Credentials != nil {
+		s.node.Credentials.remove(s, principal)
+	}
 	if gauge != nil {
 		// After the subscriptions: the org's entry leaves with none.
 		s.node.Gauges.orgs.release(s.org, gauge)

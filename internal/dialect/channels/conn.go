@@ -254,7 +254,7 @@ func (c *conn) authenticate(msg Message, decodeErr error) bool {
 	if !c.send(AppendAuthOK(nil, p.User, p.Org, exp)) {
 		return false
 	}
-	c.session.Start(p.Org)
+	c.session.Start(p)
 	c.setExpiry(exp)
 	c.conn.StartPing(c.cfg.PingInterval)
 	if c.auto != "" {
@@ -274,6 +274,7 @@ func (c *conn) refresh(token string) bool {
 		return false
 	}
 	c.viewer.Store(&p)
+	c.session.Reauthenticate(p)
 	c.setExpiry(exp)
 	return true
 }

@@ -161,7 +161,7 @@ func Serve(c *wsconn.Conn, cfg *Config, p *herald.Principal, exp time.Time, ende
 func (c *conn) admit(p herald.Principal, exp time.Time) {
 	c.principal, c.authed = p, true
 	c.conn.SetReadDeadline(time.Time{})
-	c.session.Start(p.Org)
+	c.session.Start(p)
 	c.conn.StartPing(c.cfg.PingInterval)
 	c.setExpiry(exp)
 }
@@ -221,6 +221,10 @@ func (c *conn) ReadFailed(err error) bool {
 // events may have been lost.
 func (c *conn) Lost(err error) {
 	c.session.Forget() // its cursor is gone: a resume must make a new session
+	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+		c.conn.CloseAfterFlush(ws.StatusPolicyViolation, closeReason("unauthorized: "+herald.ErrorMessage(err)), nil)
+		return
+	}
 	c.conn.CloseAfterFlush(ws.StatusInternalServerError, closeReason("events lost: "+herald.ErrorMessage(err)), nil)
 }
 
@@ -313,6 +317,7 @@ func (c *conn) authenticate(cmd Command) bool {
 		return true
 	}
 	c.principal = p
+	c.session.Reauthenticate(p)
 	c.setExpiry(exp)
 	return c.send(AppendReply(nil, cmd.CommandID, StatusOK, "", ""))
 }

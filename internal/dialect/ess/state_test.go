@@ -84,7 +84,7 @@ func TestGetStateTakesTurns(t *testing.T) {
 		c := &conn{cfg: &cfg, conn: wc}
 		c.subs.Store(&subscriptions{})
 		c.session = session.New(&node, wc)
-		c.session.Start("org-a")
+		c.session.Start(herald.Principal{Org: "org-a"})
 		t.Cleanup(func() { c.session.Close(); wc.Close() })
 		return c, raw
 	}

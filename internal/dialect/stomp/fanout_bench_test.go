@@ -52,7 +52,7 @@ func newFanout(tb testing.TB, n int) *fanout {
 		c := &conn{cfg: &cfg, conn: wc, version: V12}
 		wc.SetRenderer(c)
 		s := session.New(&node, wc)
-		s.Start("org")
+		s.Start(herald.Principal{Org: "org"})
 		if err := s.Subscribe(&session.Sub{ID: "sub-0", Value: &subscription{c: c, id: "sub-0", mode: "auto"}}, nil, nil); err != nil {
 			tb.Fatal(err)
 		}

@@ -123,8 +123,12 @@ func (c *conn) ReadFailed(err error) bool {
 
 // Lost implements session.Handler.
 func (c *conn) Lost(err error) {
-	if herald.ErrorCode(err) == herald.ECONFLICT {
+	switch herald.ErrorCode(err) {
+	case herald.ECONFLICT:
 		c.fail(nil, "events lost", herald.ErrorMessage(err))
+		return
+	case herald.EUNAUTHORIZED:
+		c.fail(nil, "unauthorized", "The connection's credential is no longer valid: "+herald.ErrorMessage(err)+".")
 		return
 	}
 	c.fail(nil, "catch-up failed", "Reading the event log failed; reconnect and resume from your last message-id.")
@@ -205,7 +209,7 @@ func (c *conn) connect(f *Frame) bool {
 	// CONNECTED must be the first message the client sees, so it is queued
 	// before the session starts and before any heart-beat can be.
 	c.conn.Send(AppendFrame(nil, v, "CONNECTED", headers, nil))
-	c.session.Start(c.principal.Org)
+	c.session.Start(c.principal)
 	if c.readWait > 0 {
 		c.conn.SetReadDeadline(time.Now().Add(c.readWait))
 	} else {

@@ -81,7 +81,7 @@ func Serve(c *wsconn.Conn, cfg *Config, d herald.DetachedSession, orgName string
 	}
 	h.subs.Store(&subs)
 	h.session = session.New(cfg.Node, c)
-	h.session.Start(d.Org)
+	h.session.Start(herald.Principal{Org: d.Org, Credential: d.Credential, Scopes: []string{herald.ScopeSubscribe}})
 	from := d.After
 	if after != nil {
 		from = *after
@@ -240,6 +240,10 @@ func (c *conn) ReadFailed(err error) bool {
 // client must make a new one.
 func (c *conn) Lost(err error) {
 	c.session.Forget()
+	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+		c.conn.CloseAfterFlush(ws.StatusPolicyViolation, "unauthorized: "+herald.ErrorMessage(err), nil)
+		return
+	}
 	reason := "events lost: " + herald.ErrorMessage(err)
 	if len(reason) > 120 {
 		reason = reason[:120]
