@@ -159,7 +159,7 @@ func (c *channelsConn) read(ctx context.Context) ([]Event, error) {
 	}
 }
 
-// message reads the next message; an events_lost error is ErrEventsLost.
+// message reads the next message; see channelsDecode for its errors.
 func (c *channelsConn) message(ctx context.Context) (channelsMessage, []byte, error) {
 	data, err := c.readText(ctx)
 	if err != nil {
@@ -169,14 +169,21 @@ func (c *channelsConn) message(ctx context.Context) (channelsMessage, []byte, er
 	return m, data, err
 }
 
-// channelsDecode decodes a message; an events_lost error is ErrEventsLost.
+// channelsDecode decodes a message. An events_lost error is ErrEventsLost;
+// catch_up_failed, which precedes the server's close, is an *Error that
+// is not permanent, so the Stream reconnects and resumes from its cursor.
 func channelsDecode(data []byte) (channelsMessage, error) {
 	var m channelsMessage
 	if json.Unmarshal(data, &m) != nil {
 		return m, &ProtocolError{Message: "a message that is not JSON: " + clip(string(data))}
 	}
-	if m.Type == "error" && m.Error == "events_lost" {
-		return m, ErrEventsLost
+	if m.Type == "error" {
+		switch m.Error {
+		case "events_lost":
+			return m, ErrEventsLost
+		case "catch_up_failed": // nothing was skipped: reconnect and resume from the cursor
+			return m, &Error{Message: "channels catch_up_failed: " + m.Message}
+		}
 	}
 	return m, nil
 }

@@ -17,10 +17,22 @@ import (
 )
 
 // Close codes of the channels dialect (4000–4999 are the application's).
+// 4001–4003 tell a client not to come back as it was: with a new token,
+// or without last_event_id. CloseCatchUpFailed tells it to come back as
+// it was, with the last event_id it received: it is RFC 6455's "Try
+// Again Later", so that a client that knows only the standard codes
+// reconnects too.
 const (
-	CloseAuthFailed   ws.StatusCode = 4001 // bad, expired or missing token; no auth in time
-	CloseTokenExpired ws.StatusCode = 4002 // the token expired and was not refreshed
-	CloseEventsLost   ws.StatusCode = 4003 // a resume point older than the log's retention
+	CloseAuthFailed    ws.StatusCode = 4001 // bad, expired or missing token; no auth in time
+	CloseTokenExpired  ws.StatusCode = 4002 // the token expired and was not refreshed
+	CloseEventsLost    ws.StatusCode = 4003 // a resume point older than the log's retention
+	CloseCatchUpFailed ws.StatusCode = 1013 // the log could not be read for a while; nothing was skipped
+)
+
+// Error codes of the messages sent before the session ends with Lost.
+const (
+	CodeEventsLost    = "events_lost"     // the events after the resume point are past the log's retention
+	CodeCatchUpFailed = "catch_up_failed" // the log could not be read; resume with last_event_id
 )
 
 // TokenVerifier checks a JWT: who it is for, and until when.
@@ -176,13 +188,20 @@ func (c *conn) ReadFailed(err error) bool {
 	return false
 }
 
-// Lost implements session.Handler.
+// Lost implements session.Handler. Only ECONFLICT, events past the log's
+// retention, is a loss; any other error is a log that could not be read
+// even after the catch-up's retries (the engine electing a leader), which
+// skipped nothing: the client must resume, not start afresh, or it would
+// lose the events it was about to get.
 func (c *conn) Lost(err error) {
-	msg := "The session cannot continue without a gap: " + herald.ErrorMessage(err)
 	if herald.ErrorCode(err) == herald.ECONFLICT {
-		msg = "Events were lost: " + herald.ErrorMessage(err) + ". Subscribe again without last_event_id."
+		msg := "Events were lost: " + herald.ErrorMessage(err) + ". Subscribe again without last_event_id."
+		c.conn.CloseAfterFlush(CloseEventsLost, "events lost", AppendError(nil, CodeEventsLost, msg))
+		return
 	}
-	c.conn.CloseAfterFlush(CloseEventsLost, "events lost", AppendError(nil, "events_lost", msg))
+	msg := "Reading the event log failed (" + herald.ErrorMessage(err) + "); nothing was skipped: " +
+		"reconnect and subscribe with last_event_id set to the last event_id you received."
+	c.conn.CloseAfterFlush(CloseCatchUpFailed, "catch-up failed", AppendError(nil, CodeCatchUpFailed, msg))
 }
 
 // Ended implements session.Handler: no timer of the connection outlives it.
