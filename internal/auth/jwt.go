@@ -118,12 +118,12 @@ func (v *Verifier) Close() error {
 
 // tokenClaims are the claims herald reads; others are ignored.
 type tokenClaims struct {
-	Org    string    `json:"org"`
+	Org string `json:"org"`
 	// Credential is herald's own claim, in the tokens it issues: what the
 	// token was traded for (herald.Principal.Credential).
-	Credential string `json:"herald_credential"`
-	Scopes scopeList `json:"scopes"`
-	Scope  string    `json:"scope"` // OAuth's space-separated form
+	Credential string    `json:"herald_credential"`
+	Scopes     scopeList `json:"scopes"`
+	Scope      string    `json:"scope"` // OAuth's space-separated form
 	jwt.RegisteredClaims
 }
 

@@ -112,13 +112,13 @@ type Session struct {
 	h    Handler // set by Serve
 	// org is set once by Start, before the session registers with the hub
 	// and before any other goroutine reads it.
-	org    string
+	org string
 	// principal is who the session serves; set by Start, replaced by
 	// Reauthenticate under mu and the node's Credentials.
 	principal herald.Principal
-	ctx    context.Context    // set under mu by the first catch-up; Close cancels it
-	cancel context.CancelFunc // guarded by mu
-	wg     sync.WaitGroup
+	ctx       context.Context    // set under mu by the first catch-up; Close cancels it
+	cancel    context.CancelFunc // guarded by mu
+	wg        sync.WaitGroup
 
 	mu         sync.Mutex
 	subs       registry  // guarded by mu

@@ -194,6 +194,11 @@ func (c *conn) ReadFailed(err error) bool {
 // skipped nothing: the client must resume, not start afresh, or it would
 // lose the events it was about to get.
 func (c *conn) Lost(err error) {
+	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+		c.conn.CloseAfterFlush(CloseAuthFailed, "credential revoked", AppendAuthFailed(nil, auth.CodeTokenRevoked,
+			"The connection's credential is no longer valid: "+herald.ErrorMessage(err)+"."))
+		return
+	}
 	if herald.ErrorCode(err) == herald.ECONFLICT {
 		msg := "Events were lost: " + herald.ErrorMessage(err) + ". Subscribe again without last_event_id."
 		c.conn.CloseAfterFlush(CloseEventsLost, "events lost", AppendError(nil, CodeEventsLost, msg))
