@@ -38,13 +38,15 @@ type IngestObserver interface {
 }
 
 // Register mounts the endpoints on mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux Mux) {
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /readyz", a.readiness)
 	mux.HandleFunc("POST /api/events", a.publish)
 	mux.HandleFunc("GET /api/devices/{uuid}", a.getDevice)
 	a.registerRhombus(mux)
 	a.registerESS(mux)
+	a.registerAdmin(mux)
+	mux.HandleFunc("GET /api/openapi.json", serveOpenAPI)
 }
 
 // APIKeyPrincipal authenticates the request's x-auth-apikey header and

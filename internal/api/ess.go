@@ -13,7 +13,7 @@ import (
 // (config_api.py): GET /api/rest/v1/{path} with the session's bearer
 // token, reading data.displayName, data.state. Answers are {"data":{…}};
 // anything unknown, and another org's device, is the same 404.
-func (a *API) registerESS(mux *http.ServeMux) {
+func (a *API) registerESS(mux Mux) {
 	mux.HandleFunc("GET /api/rest/v1/eventTypes", a.essEventTypes)
 	mux.HandleFunc("GET /api/rest/v1/eventTypes/{id}", a.essEventType)
 	mux.HandleFunc("GET /api/rest/v1/stateGroups", a.essStateGroups)

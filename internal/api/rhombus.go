@@ -14,7 +14,7 @@ import (
 // The Rhombus-compatible REST endpoints (protocols.md §3). Every response
 // carries error, errorMsg and warningMsg, as the vendor's do.
 
-func (a *API) registerRhombus(mux *http.ServeMux) {
+func (a *API) registerRhombus(mux Mux) {
 	mux.HandleFunc("POST /api/org/getOrgV2", a.rhombus(a.getOrg))
 	mux.HandleFunc("POST /api/camera/getMinimalCameraStateList", a.rhombus(a.getCameraStates))
 	mux.HandleFunc("POST /api/alert/getAlert", a.rhombus(a.getAlert("alertUuid", "alert")))

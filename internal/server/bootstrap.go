@@ -2,14 +2,13 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/api"
 )
 
 // settingBootstrap records that the first start has run (its value is the
@@ -44,8 +43,8 @@ func applyConfig(ctx context.Context, reg herald.Registry, orgs []OrgConfig) (Bo
 	if len(orgs) > 0 {
 		return Bootstrap{}, reg.PutSetting(ctx, settingBootstrap, "config")
 	}
-	org := herald.Org{UUID: newUUID(), Name: "default"}
-	key := "hk_" + randomToken(24)
+	org := herald.Org{UUID: api.NewUUID(), Name: "default"}
+	key := api.NewAPIKey()
 	if err := reg.PutOrg(ctx, org); err != nil {
 		return Bootstrap{}, err
 	}
@@ -90,18 +89,4 @@ func applyOrg(ctx context.Context, reg herald.Registry, o OrgConfig) error {
 		}
 	}
 	return nil
-}
-
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
