@@ -97,12 +97,17 @@ func (w *wsConn) close() {
 // closeError maps the server's close frames: "events lost" (1011, 4003)
 // to ErrEventsLost, the rest to an *Error with the code and reason; a
 // refused credential or request is found before, in the dialect's replies.
+// 1013 (Try Again Later) is never a loss, whatever its reason says: the
+// server could not read its log for a while (ess and streams "catch-up
+// failed", channels catch_up_failed), skipped nothing, and the Stream
+// resumes from its cursor.
 func closeError(err error) error {
 	var ce websocket.CloseError
 	if !errors.As(err, &ce) {
 		return err
 	}
-	if strings.Contains(strings.ToLower(ce.Reason), "events lost") || ce.Code == 4003 {
+	if ce.Code != websocket.StatusTryAgainLater &&
+		(strings.Contains(strings.ToLower(ce.Reason), "events lost") || ce.Code == 4003) {
 		return ErrEventsLost
 	}
 	return &Error{Status: int(ce.Code), Message: "the server closed the connection (" + ce.Code.String() + "): " + ce.Reason}

@@ -81,6 +81,10 @@ func (s *Session) endIfPaused() bool {
 func (s *Session) catchUp() {
 	defer s.wg.Done()
 	retry, attempts := time.Duration(0), 0
+	maxAttempts := retryAttempts
+	if s.node.catchUpAttempts > 0 {
+		maxAttempts = s.node.catchUpAttempts
+	}
 	for {
 		if s.endIfPaused() {
 			return
@@ -106,7 +110,7 @@ func (s *Session) catchUp() {
 				return
 			}
 			continue
-		case err != nil && herald.ErrorCode(err) != herald.ECONFLICT && attempts < retryAttempts:
+		case err != nil && herald.ErrorCode(err) != herald.ECONFLICT && attempts < maxAttempts:
 			attempts++
 			retry = min(max(2*retry, retryMin), retryMax)
 			if retry == retryMin {

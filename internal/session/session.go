@@ -54,6 +54,10 @@ type Node struct {
 	// DetachWindow is how long a detached session waits for a new
 	// connection before it is forgotten. Default 30s.
 	DetachWindow time.Duration
+
+	// catchUpAttempts, if not zero, replaces retryAttempts, so that a
+	// test sees a catch-up give up without waiting 11s.
+	catchUpAttempts int
 }
 
 // WithDefaults returns n with its zero fields set to the defaults.

@@ -483,3 +483,52 @@ func TestCatchUpRetriesTransientFailures(t *testing.T) {
 		t.Fatalf("%d failures left: the replay was not tried again", flaky.failures)
 	}
 }
+
+// brokenLog is an EventLog that replays the events up to upTo and then
+// fails, every time, as an engine that lost its quorum for longer than
+// the catch-up's retries does.
+type brokenLog struct {
+	herald.EventLog
+	upTo uint64
+}
+
+func (l *brokenLog) Replay(ctx context.Context, org string, after, until uint64, fn func(*herald.Event) error) (uint64, error) {
+	last, err := l.EventLog.Replay(ctx, org, after, min(until, l.upTo), fn)
+	if err != nil {
+		return last, err
+	}
+	return last, herald.Errorf(herald.EUNAVAILABLE, "engine: replay: nats: no responders available for request")
+}
+
+// TestCatchUpThatFailsKeepsTheCursor: a catch-up that gives up on a log
+// it cannot read ends the session with Lost (not ECONFLICT), and the
+// cursor the session is then kept with is the last event the client got:
+// a resume of the kept session skips nothing and repeats nothing. (So
+// the dialects keep such a session instead of forgetting it.)
+func TestCatchUpThatFailsKeepsTheCursor(t *testing.T) {
+	n := newNode(t, inmem.Config{}, Node{catchUpAttempts: 1})
+	n.node.Log = &brokenLog{EventLog: n.node.Log, upTo: 3}
+	n.append(t, "org-a", entities("a", 5)...)
+	n.waitHead(t, 5)
+	c := n.connect(t, "org-a", wsconn.Options{})
+	c.session.Keep("sess-4", "test", nil)
+	c.subscribe("s", ptr(0))
+	c.expect(ids("s", 1, 3)...)
+	select {
+	case err := <-c.handler.lost:
+		if code := herald.ErrorCode(err); code != herald.EUNAVAILABLE {
+			t.Fatalf("Lost with %s (%v), want EUNAVAILABLE", code, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the catch-up did not give up")
+	}
+	c.session.Conn().Close()
+	waitFor(t, "the session to be saved", func() bool { return n.node.Gauges.Detached.Load() == 1 })
+	d, err := n.log.TakeSession(context.Background(), "sess-4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.After != 3 {
+		t.Fatalf("cursor %d, want 3: events 1 to 3 were delivered, 4 and 5 never read", d.After)
+	}
+}

@@ -19,6 +19,14 @@ import (
 	"github.com/herald-gw/herald/internal/wsconn"
 )
 
+// CloseCatchUpFailed ends a connection whose session could not read the
+// event log for a while (the engine electing a leader for longer than the
+// catch-up's retries): nothing was skipped, and the session is kept for
+// the client to resume. It is RFC 6455's "Try Again Later", so that a
+// client that knows only the standard codes reconnects too; 1011 with
+// "events lost" is a real loss.
+const CloseCatchUpFailed ws.StatusCode = 1013
+
 // Name is the dialect's name for its detached sessions.
 const Name = "ess"
 
@@ -216,16 +224,28 @@ func (c *conn) ReadFailed(err error) bool {
 	return false
 }
 
-// Lost implements session.Handler: the session cannot go on without a
-// gap. The client's resume will get a new session (201), which tells it
-// events may have been lost.
+// Lost implements session.Handler. Events past the log's retention
+// (ECONFLICT) are a loss: the session is not kept, and the client's resume
+// gets a new session (201), which tells it events may have been lost. A
+// revoked credential (EUNAUTHORIZED) is not kept either. Any other error is
+// a log that could not be read even after the catch-up's retries (the
+// engine electing a leader), which skipped nothing: the session's cursor
+// has not passed an event the client was not sent (a catch-up moves it
+// only past events it queued, and the saved cursor stops at the last one
+// written), so the session is kept and the client resumes it with its
+// sessionId and eventId, losing nothing.
 func (c *conn) Lost(err error) {
-	c.session.Forget() // its cursor is gone: a resume must make a new session
-	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+	switch herald.ErrorCode(err) {
+	case herald.ECONFLICT:
+		c.session.Forget() // its cursor is gone: a resume must make a new session
+		c.conn.CloseAfterFlush(ws.StatusInternalServerError, closeReason("events lost: "+herald.ErrorMessage(err)), nil)
+	case herald.EUNAUTHORIZED:
+		c.session.Forget()
 		c.conn.CloseAfterFlush(ws.StatusPolicyViolation, closeReason("unauthorized: "+herald.ErrorMessage(err)), nil)
-		return
+	default:
+		c.conn.CloseAfterFlush(CloseCatchUpFailed, closeReason("catch-up failed: reconnect and resume with sessionId and eventId ("+
+			herald.ErrorMessage(err)+")"), nil)
 	}
-	c.conn.CloseAfterFlush(ws.StatusInternalServerError, closeReason("events lost: "+herald.ErrorMessage(err)), nil)
 }
 
 // AppendEvents implements wsconn.Renderer (see renderer.AppendEvents).

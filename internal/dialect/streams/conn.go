@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -15,6 +16,14 @@ import (
 	"github.com/herald-gw/herald/internal/session"
 	"github.com/herald-gw/herald/internal/wsconn"
 )
+
+// CloseCatchUpFailed ends a connection whose session could not read the
+// event log for a while (the engine electing a leader for longer than the
+// catch-up's retries): nothing was skipped, and the session is kept for
+// the client to resume. It is RFC 6455's "Try Again Later", so that a
+// client that knows only the standard codes reconnects too; 1011 with
+// "events lost" is a real loss.
+const CloseCatchUpFailed ws.StatusCode = 1013
 
 // Name is the dialect's name in the session store.
 const Name = "streams"
@@ -93,10 +102,25 @@ func Serve(c *wsconn.Conn, cfg *Config, d herald.DetachedSession, orgName string
 		// after *after, so that a new session loses nothing after it.
 		h.pending = &from
 	} else if err := h.session.Subscribe(&session.Sub{ID: Name, Match: h.match}, &from, nil); err != nil {
-		h.Lost(err)
+		h.replayFailed(err)
 	}
 	c.StartPing(cfg.PingInterval)
 	h.session.Serve(h, ended)
+}
+
+// replayFailed ends a connection whose replay could not start. A cursor
+// beyond the log's newest event (EINVALID) names no event of this log
+// (one that was reset, say): the client's place in it is lost, and the
+// connection ends as it always did, with events lost. Anything else is an
+// outage for Lost: the log could not say where it ends, and the session
+// is kept, with a cursor no later than the one it was asked to resume
+// after (the node's head, which that cursor was beyond), so nothing is
+// skipped.
+func (c *conn) replayFailed(err error) {
+	if herald.ErrorCode(err) == herald.EINVALID {
+		err = herald.Errorf(herald.ECONFLICT, "%s", herald.ErrorMessage(err))
+	}
+	c.Lost(err)
 }
 
 func (c *conn) detachedState() json.RawMessage {
@@ -235,20 +259,39 @@ func (c *conn) ReadFailed(err error) bool {
 	return false
 }
 
-// Lost implements session.Handler: the events the session needs are
-// gone. The session is not kept: its id is refused from now on, and the
-// client must make a new one.
+// Lost implements session.Handler. Events past the log's retention
+// (ECONFLICT) are a loss: the session is not kept, its id is refused from
+// now on, and the client must make a new one. A revoked credential
+// (EUNAUTHORIZED) is not kept either. Any other error is a log that could
+// not be read even after the catch-up's retries (the engine electing a
+// leader), which skipped nothing: the session's cursor has not passed an
+// event the client was not sent (a catch-up moves it only past events it
+// queued, and the saved cursor stops at the last one written), so the
+// session is kept and the client connects to it again, losing nothing.
 func (c *conn) Lost(err error) {
-	c.session.Forget()
-	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+	switch herald.ErrorCode(err) {
+	case herald.ECONFLICT:
+		c.session.Forget()
+		c.conn.CloseAfterFlush(ws.StatusInternalServerError, closeReason("events lost: "+herald.ErrorMessage(err)), nil)
+	case herald.EUNAUTHORIZED:
+		c.session.Forget()
 		c.conn.CloseAfterFlush(ws.StatusPolicyViolation, "unauthorized: "+herald.ErrorMessage(err), nil)
-		return
+	default:
+		c.conn.CloseAfterFlush(CloseCatchUpFailed, closeReason("catch-up failed: reconnect to the session to resume ("+
+			herald.ErrorMessage(err)+")"), nil)
 	}
-	reason := "events lost: " + herald.ErrorMessage(err)
-	if len(reason) > 120 {
-		reason = reason[:120]
+}
+
+// closeReason fits a reason into a close frame: 123 bytes of UTF-8.
+func closeReason(s string) string {
+	if len(s) <= 123 {
+		return s
 	}
-	c.conn.CloseAfterFlush(ws.StatusInternalServerError, reason, nil)
+	cut := 123
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // Ended implements session.Handler.
