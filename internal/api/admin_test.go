@@ -345,7 +345,9 @@ func TestAdminRevokes(t *testing.T) {
 // routeRecorder is a Mux that keeps the patterns mounted on it.
 type routeRecorder struct{ patterns []string }
 
-func (r *routeRecorder) Handle(pattern string, _ http.Handler) { r.patterns = append(r.patterns, pattern) }
+func (r *routeRecorder) Handle(pattern string, _ http.Handler) {
+	r.patterns = append(r.patterns, pattern)
+}
 func (r *routeRecorder) HandleFunc(pattern string, _ func(http.ResponseWriter, *http.Request)) {
 	r.patterns = append(r.patterns, pattern)
 }
