@@ -19,5 +19,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newTokenCommand())
 	root.AddCommand(newMonitorCommand())
 	root.AddCommand(newPublishCommand())
+	root.AddCommand(newOrgsCommand(), newKeysCommand(), newUsersCommand(), newDevicesCommand())
 	return root
 }
