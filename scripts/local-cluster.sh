@@ -55,6 +55,7 @@ state_dir() {
   local d=${LOCAL_CLUSTER_DIR:-$repo/.local-cluster}
   mkdir -p "$d" || die "cannot create the state directory $d"
   dir=$(cd "$d" && pwd)
+  show=${dir#"$PWD"/} # for messages: relative when under the working directory
 }
 
 nodes=(nats-1 nats-2 nats-3 herald-1 herald-2)
@@ -132,7 +133,7 @@ probe() {
 }
 
 log_tail() {
-  echo "--- last lines of $dir/$1.log:" >&2
+  echo "--- last lines of $show/$1.log:" >&2
   tail -n 15 "$dir/$1.log" >&2 || true
 }
 
@@ -164,7 +165,7 @@ build() {
   else
     herald_bin=$dir/bin/herald
     command -v go >/dev/null || die "go is not installed: install Go, or set HERALD_BIN and NATS_SERVER_BIN"
-    echo "building herald (./cmd/herald) into $herald_bin"
+    echo "building herald (./cmd/herald) into $show/bin/herald"
     (cd "$repo" && go build -o "$herald_bin" ./cmd/herald) || die "go build ./cmd/herald failed"
   fi
   if [ -n "${NATS_SERVER_BIN:-}" ]; then
@@ -173,7 +174,7 @@ build() {
     nats_bin=$dir/bin/nats-server
     command -v go >/dev/null || die "go is not installed: install Go, or set HERALD_BIN and NATS_SERVER_BIN"
     # The version go.mod requires, from the module cache or proxy.
-    echo "building nats-server (github.com/nats-io/nats-server/v2, go.mod's version) into $nats_bin"
+    echo "building nats-server (github.com/nats-io/nats-server/v2, go.mod's version) into $show/bin/nats-server"
     (cd "$repo" && go build -o "$nats_bin" github.com/nats-io/nats-server/v2) || die "go build nats-server failed"
   fi
   [ -x "$herald_bin" ] || die "HERALD_BIN: $herald_bin is not an executable"
@@ -222,7 +223,7 @@ start_herald() {
       continue
     fi
     log_tail "$1"
-    die "$1 exited while starting (see $dir/$1.log)"
+    die "$1 exited while starting (see $show/$1.log)"
   done
 }
 
@@ -236,20 +237,20 @@ save_key() {
 }
 
 print_info() {
-  local key="(unknown: herald printed it at the cluster's first start, in $dir/herald-1.log; '$prog clean' starts afresh)"
-  [ -s "$dir/api-key" ] && key=$(cat "$dir/api-key")
+  local key="unknown: herald prints it at the cluster's first start only; '$prog clean' starts afresh"
+  [ ! -s "$dir/api-key" ] || key="$(cat "$dir/api-key")   (in $show/api-key)"
   cat <<EOF
   herald-1  $(herald_url 0)   ws://127.0.0.1:${herald_ports[0]}/websocket?x-auth-scheme=api-token
   herald-2  $(herald_url 1)   ws://127.0.0.1:${herald_ports[1]}/websocket?x-auth-scheme=api-token
   NATS      $(nats_urls)
-  API key   $key   (in $dir/api-key)
-  logs      $dir/*.log
+  API key   $key
+  logs      $show/*.log
 
 Publish to herald-1:
-  curl -s -X POST $(herald_url 0)/api/events -H "x-auth-apikey: \$(cat $dir/api-key)" \\
+  curl -s -X POST $(herald_url 0)/api/events -H "x-auth-apikey: \$(cat $show/api-key)" \\
     -d '{"entity":"POLICY_ALERT","type":"CREATE","entityUuid":"alert-1","deviceUuid":"camera-1","policyAlertTriggers":["MOTION_HUMAN"]}'
 Watch on herald-2:
-  herald monitor --url ws://127.0.0.1:${herald_ports[1]} --api-key "\$(cat $dir/api-key)" --after 0
+  ${HERALD_BIN:-$show/bin/herald} monitor --url ws://127.0.0.1:${herald_ports[1]} --api-key "\$(cat $show/api-key)" --after 0
 Stop: $prog stop    (clean: stop and remove the data)
 EOF
 }
@@ -263,7 +264,7 @@ cmd_start() {
     pid_of "$node" >/dev/null || down+=("$node")
   done
   if [ ${#down[@]} -eq 0 ]; then
-    echo "local cluster already running (state in $dir)"
+    echo "local cluster already running (state in $show)"
     print_info
     return 0
   fi
@@ -281,7 +282,7 @@ cmd_start() {
 # setting applies to the embedded engine only.
 replicas: 3
 EOF
-  echo "starting: ${down[*]} (state in $dir)"
+  echo "starting: ${down[*]} (state in $show)"
   for node in "${down[@]}"; do
     case $node in nats-*) start_nats "$node" ;; esac
   done
@@ -289,7 +290,7 @@ EOF
   for node in nats-1 nats-2 nats-3; do
     wait_ready "$node" "$deadline" || {
       log_tail "$node"
-      die "$node exited while starting (see $dir/$node.log)"
+      die "$node exited while starting (see $show/$node.log)"
     }
   done
   # One herald node after the other: the first start of the first creates
@@ -346,13 +347,13 @@ cmd_stop() {
     pid_of "$node" >/dev/null && running=$((running + 1))
   done
   if [ $running -eq 0 ]; then
-    echo "local cluster not running (state in $dir)"
+    echo "local cluster not running (state in $show)"
     return 0
   fi
   # herald first: it closes its clients' connections while NATS is up.
   stop_nodes TERM herald-1 herald-2
   stop_nodes TERM nats-1 nats-2 nats-3
-  echo "local cluster stopped (data kept in $dir; '$prog clean' removes it)"
+  echo "local cluster stopped (data kept in $show; '$prog clean' removes it)"
 }
 
 cmd_status() {
