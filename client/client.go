@@ -110,7 +110,8 @@ func WithBackoff(minDelay, maxDelay time.Duration) Option {
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
 
 // OnStatus calls fn when the Stream connects, loses its connection, fails
-// to connect or learns that events were lost. fn runs on the Stream's
+// to connect (the last time too, when the failure is permanent and the
+// Stream ends) or learns that events were lost. fn runs on the Stream's
 // goroutine: it must return quickly.
 func OnStatus(fn func(Status)) Option { return func(o *options) { o.status = fn } }
 
@@ -352,6 +353,7 @@ func (s *Stream) ended(err error) bool {
 		s.finish(ErrClosed)
 		return true
 	case permanent(err):
+		s.report(Status{Attempt: 1, Err: err, After: s.after()})
 		s.finish(err)
 		return true
 	case errors.Is(err, ErrEventsLost):

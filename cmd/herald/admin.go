@@ -31,15 +31,10 @@ type apiError struct {
 	Status int
 	Code   string `json:"code"`
 	Msg    string `json:"message"`
-	Field  string `json:"field"`
 }
 
 func (e *apiError) Error() string {
-	msg := fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Msg)
-	if e.Field != "" {
-		msg += " (field " + e.Field + ")"
-	}
-	return msg
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Msg)
 }
 
 // addAdminFlags adds the flags every admin command shares.
@@ -415,7 +410,7 @@ func newUsersCommand() *cobra.Command {
 	cmd, c := newOrgScopedCommand("users", "List, create, show, update and delete users (admin API)",
 		`Manage an org's users through the admin API of a running server. The key
 (--key or $HERALD_API_KEY) needs the admin scope. Users log in at the token
-endpoint (POST /api/token, password grant); a password is read from the
+endpoint (POST /API/IDP/connect/token, password grant); a password is read from the
 first line of stdin, never from a flag.
 
 Deleting a user refuses their tokens from then on and closes the
