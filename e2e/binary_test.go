@@ -107,8 +107,14 @@ func startBinary(t *testing.T, dataDir string) (*exec.Cmd, string) {
 // server on its old address.
 func startBinaryOn(t *testing.T, dataDir, listen string) (*exec.Cmd, string) {
 	t.Helper()
+	return startBinaryWith(t, dataDir, listen, binaryConfig)
+}
+
+// startBinaryWith is startBinaryOn with config.
+func startBinaryWith(t *testing.T, dataDir, listen, config string) (*exec.Cmd, string) {
+	t.Helper()
 	cfgPath := filepath.Join(dataDir, "..", "herald.yaml")
-	if err := os.WriteFile(cfgPath, []byte(binaryConfig), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(heraldBinary(t), "serve", "--config", cfgPath, "--data", dataDir, "--listen", listen)
