@@ -318,7 +318,10 @@ func (m *monitor) deliver(ctx context.Context, batch []client.Event) error {
 }
 
 func (m *monitor) onStatus(st client.Status) {
+	var refused *client.Error
 	switch {
+	case errors.As(st.Err, &refused) && refused.Permanent:
+		m.status.disconnected() // the Stream ends: the monitor reports why as it exits
 	case st.Connected:
 		m.status.connected()
 	case errors.Is(st.Err, client.ErrEventsLost):

@@ -614,6 +614,9 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request) error {
 		return invalid("org", "the device's org must be the path's, or left out")
 	}
 	d.Org = org.UUID
+	if d.Kind == "" {
+		d.Kind = "device" // as in the config
+	}
 	if err := checkDevice(d); err != nil {
 		return err
 	}
