@@ -62,7 +62,7 @@ type nodeCollector struct{ s *Server }
 
 var (
 	descConnections   = prometheus.NewDesc("herald_connections", "Open WebSocket connections, by dialect.", []string{"dialect"}, nil)
-	descSubscriptions = prometheus.NewDesc("herald_subscriptions", "Live subscriptions of the node's sessions.", nil, nil)
+	descSubscriptions = prometheus.NewDesc("herald_subscriptions", "Live subscriptions of the node's sessions, by dialect.", []string{"dialect"}, nil)
 	descQueued        = prometheus.NewDesc("herald_queued_messages", "Messages queued for the node's connections and not yet written.", nil, nil)
 	descDeliveries    = prometheus.NewDesc("herald_deliveries_total", "Event messages written to WebSocket connections.", nil, nil)
 	descBytes         = prometheus.NewDesc("herald_written_bytes_total", "Bytes written to WebSocket connections, frame headers included.", nil, nil)
@@ -106,7 +106,9 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
 	}
-	gauge(descSubscriptions, float64(s.gauges.Subscriptions.Load()))
+	s.gauges.SubscriptionsByDialect(func(dialect string, n int64) {
+		ch <- prometheus.MustNewConstMetric(descSubscriptions, prometheus.GaugeValue, float64(n), dialect)
+	})
 	gauge(descQueued, float64(queued))
 	counter(descDeliveries, float64(written.events))
 	counter(descBytes, float64(written.bytes))

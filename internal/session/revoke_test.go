@@ -138,3 +138,27 @@ func TestCredentialsBounded(t *testing.T) {
 		t.Fatalf("closed sessions still hold %v", held)
 	}
 }
+
+func TestSubscriptionsByDialect(t *testing.T) {
+	n := newNode(t, inmem.Config{}, Node{})
+	counts := func() map[string]int64 {
+		m := map[string]int64{}
+		n.node.Gauges.SubscriptionsByDialect(func(d string, v int64) { m[d] = v })
+		return m
+	}
+	a := n.connect(t, "org-a", wsconn.Options{})
+	a.session.SetDialect("stomp")
+	b := n.connect(t, "org-b", wsconn.Options{})
+	b.session.SetDialect("ess")
+	a.subscribe("1", nil)
+	a.subscribe("2", nil)
+	b.subscribe("1", nil)
+	if got := counts(); got["stomp"] != 2 || got["ess"] != 1 {
+		t.Fatalf("subscriptions by dialect %v, want stomp 2, ess 1", got)
+	}
+	a.session.Close()
+	b.session.Close()
+	if got := counts(); got["stomp"] != 0 || got["ess"] != 0 {
+		t.Fatalf("after close %v, want 0", got)
+	}
+}

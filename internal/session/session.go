@@ -30,7 +30,26 @@ type Gauges struct {
 	Detached      atomic.Int64 // sessions saved for a later connection
 	Attached      atomic.Int64 // detached sessions taken over by a connection
 
-	orgs orgGauges // see orggauges.go
+	orgs     orgGauges // see orggauges.go
+	dialects sync.Map  // dialect name → *atomic.Int64: its sessions' subscriptions
+}
+
+// dialectSubscriptions returns the counter of one dialect's subscriptions.
+func (g *Gauges) dialectSubscriptions(dialect string) *atomic.Int64 {
+	if n, ok := g.dialects.Load(dialect); ok {
+		return n.(*atomic.Int64)
+	}
+	n, _ := g.dialects.LoadOrStore(dialect, new(atomic.Int64))
+	return n.(*atomic.Int64)
+}
+
+// SubscriptionsByDialect calls fn with each dialect's live subscriptions,
+// for the dialects whose sessions called SetDialect.
+func (g *Gauges) SubscriptionsByDialect(fn func(dialect string, n int64)) {
+	g.dialects.Range(func(k, v any) bool {
+		fn(k.(string), v.(*atomic.Int64).Load())
+		return true
+	})
 }
 
 // Node is what the sessions of one herald node share. Set it up once,
@@ -125,23 +144,28 @@ type Session struct {
 	wg        sync.WaitGroup
 
 	mu         sync.Mutex
-	subs       registry  // guarded by mu
-	pos        uint64    // guarded by mu: last event id handled for every sub
-	live       bool      // guarded by mu
-	catchingUp bool      // guarded by mu: a catch-up goroutine runs
-	gen        uint64    // guarded by mu: bumped when pos moves back (resume)
-	started    bool      // guarded by mu: registered with the hub
-	closed     bool      // guarded by mu
-	gauge      *orgGauge // guarded by mu: the org's gauges, from Start to Close
-	keep       *keeper   // guarded by mu: save the session when its connection ends
-	paused     bool      // guarded by mu: Snapshot holds delivery at pos
-	barrier    *barrier  // guarded by mu: a reply to queue once pos passes its position
+	subs       registry      // guarded by mu
+	pos        uint64        // guarded by mu: last event id handled for every sub
+	live       bool          // guarded by mu
+	catchingUp bool          // guarded by mu: a catch-up goroutine runs
+	gen        uint64        // guarded by mu: bumped when pos moves back (resume)
+	started    bool          // guarded by mu: registered with the hub
+	closed     bool          // guarded by mu
+	gauge      *orgGauge     // guarded by mu: the org's gauges, from Start to Close
+	dialect    *atomic.Int64 // set by SetDialect before any subscription: its dialect's subscriptions
+	keep       *keeper       // guarded by mu: save the session when its connection ends
+	paused     bool          // guarded by mu: Snapshot holds delivery at pos
+	barrier    *barrier      // guarded by mu: a reply to queue once pos passes its position
 }
 
 // New returns the session of conn; it delivers nothing until Start.
 func New(node *Node, conn *wsconn.Conn) *Session {
 	return &Session{node: node, conn: conn}
 }
+
+// SetDialect counts the session's subscriptions under its dialect's name
+// too (Gauges.SubscriptionsByDialect). Call it before the first Subscribe.
+func (s *Session) SetDialect(name string) { s.dialect = s.node.Gauges.dialectSubscriptions(name) }
 
 // Conn returns the session's connection.
 func (s *Session) Conn() *wsconn.Conn { return s.conn }
@@ -269,6 +293,9 @@ func (s *Session) Subscribe(sub *Sub, after *uint64, active func()) error {
 	}
 	s.subs.add(sub)
 	s.node.Gauges.Subscriptions.Add(1)
+	if s.dialect != nil {
+		s.dialect.Add(1)
+	}
 	if s.gauge != nil {
 		s.gauge.subscriptions.Add(1)
 	}
@@ -334,6 +361,9 @@ func (s *Session) removeLocked(sub *Sub) {
 		sub.conflator.stop()
 	}
 	s.node.Gauges.Subscriptions.Add(-1)
+	if s.dialect != nil {
+		s.dialect.Add(-1)
+	}
 	if s.gauge != nil {
 		s.gauge.subscriptions.Add(-1)
 	}

@@ -16,6 +16,9 @@ import (
 	"github.com/herald-gw/herald/internal/wsconn"
 )
 
+// Name is the dialect's name, in metrics and logs.
+const Name = "channels"
+
 // Close codes of the channels dialect (4000–4999 are the application's).
 // 4001–4003 tell a client not to come back as it was: with a new token,
 // or without last_event_id. CloseCatchUpFailed tells it to come back as
@@ -141,6 +144,7 @@ func Serve(c *wsconn.Conn, cfg *Config, channel string, ended func()) {
 	h := &conn{cfg: cfg, conn: c, auto: channel}
 	h.allowance, h.checked = float64(cfg.MessagesPerSecond), time.Now()
 	h.session = session.New(cfg.Node, c)
+	h.session.SetDialect(Name)
 	c.SetReadDeadline(time.Now().Add(cfg.AuthTimeout))
 	h.session.Serve(h, ended)
 }

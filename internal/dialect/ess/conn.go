@@ -157,6 +157,7 @@ func Serve(c *wsconn.Conn, cfg *Config, p *herald.Principal, exp time.Time, ende
 	h := &conn{cfg: cfg, conn: c}
 	h.subs.Store(&subscriptions{})
 	h.session = session.New(cfg.Node, c)
+	h.session.SetDialect(Name)
 	if p != nil {
 		h.admit(*p, exp)
 	} else {

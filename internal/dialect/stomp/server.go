@@ -13,6 +13,9 @@ import (
 	"github.com/herald-gw/herald/internal/wsconn"
 )
 
+// Name is the dialect's name, in metrics and logs.
+const Name = "stomp"
+
 // Protocols are the WebSocket sub-protocols of STOMP, preferred first.
 var Protocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
 
@@ -85,6 +88,7 @@ type conn struct {
 func Serve(c *wsconn.Conn, p herald.Principal, cfg *Config, ended func()) {
 	h := &conn{cfg: cfg, principal: p, conn: c, parser: NewParser(cfg.Limits)}
 	h.session = session.New(cfg.Node, c)
+	h.session.SetDialect(Name)
 	c.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
 	h.session.Serve(h, ended)
 }

@@ -90,6 +90,7 @@ func Serve(c *wsconn.Conn, cfg *Config, d herald.DetachedSession, orgName string
 	}
 	h.subs.Store(&subs)
 	h.session = session.New(cfg.Node, c)
+	h.session.SetDialect(Name)
 	h.session.Start(herald.Principal{Org: d.Org, Credential: d.Credential, Scopes: []string{herald.ScopeSubscribe}})
 	from := d.After
 	if after != nil {
