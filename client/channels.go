@@ -171,11 +171,15 @@ func (c *channelsConn) message(ctx context.Context) (channelsMessage, []byte, er
 
 // channelsDecode decodes a message. An events_lost error is ErrEventsLost;
 // catch_up_failed, which precedes the server's close, is an *Error that
-// is not permanent, so the Stream reconnects and resumes from its cursor.
+// is not permanent, so the Stream reconnects and resumes from its cursor;
+// auth_failed token_revoked (the credential was revoked) is permanent.
 func channelsDecode(data []byte) (channelsMessage, error) {
 	var m channelsMessage
 	if json.Unmarshal(data, &m) != nil {
 		return m, &ProtocolError{Message: "a message that is not JSON: " + clip(string(data))}
+	}
+	if m.Type == "auth_failed" && m.Error == "token_revoked" { // the credential was revoked: the server closes next
+		return m, &Error{Message: "channels auth refused: " + m.Error + " " + m.Message, Permanent: true}
 	}
 	if m.Type == "error" {
 		switch m.Error {

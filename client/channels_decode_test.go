@@ -34,3 +34,12 @@ func TestChannelsDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+// A revoked credential (auth_failed token_revoked, sent before the
+// server's close) ends the Stream: reconnecting cannot help.
+func TestChannelsDecodeRevoked(t *testing.T) {
+	_, err := channelsDecode([]byte(`{"type":"auth_failed","error":"token_revoked","message":"The connection's credential is no longer valid: the API key was revoked."}`))
+	if !permanent(err) {
+		t.Fatalf("error %v, want a permanent one", err)
+	}
+}

@@ -15,6 +15,7 @@ func FuzzDecode(f *testing.F) {
 		"\n",
 		`{"type":"alert","channel":"alerts","event_id":"42","device_id":"d","alert_id":"a","severity":"critical","timestamp":"2026-01-02T03:04:05Z"}`,
 		`{"type":"error","error":"events_lost"}`,
+		`{"type":"auth_failed","error":"token_revoked","message":"revoked"}`,
 		`{"type":"error","error":"catch_up_failed","message":"Reading the event log failed; nothing was skipped."}`,
 		`{"commandId":1,"status":200,"events":[{"id":"42","data":` + event + `}]}`,
 		`{"type":"message","value":{"id":"e42","elems":` + event + `}}`,
