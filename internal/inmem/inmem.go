@@ -72,8 +72,8 @@ type Engine struct {
 	users          map[scoped]herald.User
 	devices        map[scoped]revisioned
 	deviceRevision uint64
-	watchers       map[*deviceWatcher]struct{}
-	revokers       map[*revocationWatcher]struct{}
+	watchers       map[*watcher[herald.Device]]struct{}
+	revokers       map[*watcher[herald.Revocation]]struct{}
 	settings       map[string]string
 
 	sessions map[string]herald.DetachedSession // guarded by mu
@@ -96,8 +96,8 @@ func New(cfg Config) *Engine {
 		apiKeys:  make(map[string]herald.APIKey),
 		users:    make(map[scoped]herald.User),
 		devices:  make(map[scoped]revisioned),
-		watchers: make(map[*deviceWatcher]struct{}),
-		revokers: make(map[*revocationWatcher]struct{}),
+		watchers: make(map[*watcher[herald.Device]]struct{}),
+		revokers: make(map[*watcher[herald.Revocation]]struct{}),
 		settings: make(map[string]string),
 		sessions: make(map[string]herald.DetachedSession),
 	}

@@ -18,11 +18,46 @@ type revisioned struct {
 	revision uint64
 }
 
-// deviceWatcher is one WatchDevices call: the devices put since it last
-// looked, guarded by Engine.mu, and a wake-up with room for one signal.
-type deviceWatcher struct {
-	pending []herald.Device
+// watcher is one watch: what was put since it last looked, guarded by
+// Engine.mu, and a wake-up with room for one signal.
+type watcher[T any] struct {
+	pending []T
 	wake    chan struct{}
+}
+
+func newWatcher[T any]() *watcher[T] { return &watcher[T]{wake: make(chan struct{}, 1)} }
+
+// pushLocked hands v to the watch; Engine.mu is held.
+func (w *watcher[T]) pushLocked(v T) {
+	w.pending = append(w.pending, v)
+	select {
+	case w.wake <- struct{}{}:
+	default: // already signalled; it will find this one too
+	}
+}
+
+// run passes what is pushed to fn until ctx is done; then it unregisters
+// the watch with forget, under Engine.mu.
+func (w *watcher[T]) run(ctx context.Context, e *Engine, fn func(T), forget func()) error {
+	defer func() {
+		e.mu.Lock()
+		forget()
+		e.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.wake:
+		}
+		e.mu.Lock()
+		pushed := w.pending
+		w.pending = nil
+		e.mu.Unlock()
+		for _, v := range pushed {
+			fn(v)
+		}
+	}
 }
 
 // PutOrg stores org under its uuid, replacing any previous version.
@@ -128,11 +163,7 @@ func (e *Engine) PutDevice(ctx context.Context, device herald.Device) error {
 	e.deviceRevision++
 	e.devices[scoped{device.Org, device.UUID}] = revisioned{device, e.deviceRevision}
 	for w := range e.watchers {
-		w.pending = append(w.pending, device)
-		select {
-		case w.wake <- struct{}{}:
-		default: // already signalled; it will find this one too
-		}
+		w.pushLocked(device)
 	}
 	return nil
 }
@@ -172,7 +203,7 @@ func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	w := &deviceWatcher{wake: make(chan struct{}, 1)}
+	w := newWatcher[herald.Device]()
 	e.mu.Lock()
 	initial := make([]revisioned, 0, len(e.devices))
 	for _, stored := range e.devices {
@@ -180,12 +211,6 @@ func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready
 	}
 	e.watchers[w] = struct{}{}
 	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.watchers, w)
-		e.mu.Unlock()
-	}()
-
 	slices.SortFunc(initial, func(a, b revisioned) int { return cmp.Compare(a.revision, b.revision) })
 	for _, stored := range initial {
 		fn(stored.device)
@@ -193,20 +218,7 @@ func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready
 	if ready != nil {
 		ready()
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-w.wake:
-		}
-		e.mu.Lock()
-		put := w.pending
-		w.pending = nil
-		e.mu.Unlock()
-		for _, device := range put {
-			fn(device)
-		}
-	}
+	return w.run(ctx, e, fn, func() { delete(e.watchers, w) })
 }
 
 // Setting returns the value of the named setting.
@@ -344,51 +356,21 @@ func (e *Engine) DeleteDevice(ctx context.Context, org, uuid string) error {
 	return nil
 }
 
-// revocationWatcher is one WatchRevocations call: the revocations since
-// it last looked, guarded by Engine.mu, and a wake-up with room for one
-// signal.
-type revocationWatcher struct {
-	pending []herald.Revocation
-	wake    chan struct{}
-}
-
 func (e *Engine) revokeLocked(r herald.Revocation) {
 	for w := range e.revokers {
-		w.pending = append(w.pending, r)
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+		w.pushLocked(r)
 	}
 }
 
 // WatchRevocations passes every revocation from now on to fn (see
 // herald.Registry).
 func (e *Engine) WatchRevocations(ctx context.Context, fn func(herald.Revocation), ready func()) error {
-	w := &revocationWatcher{wake: make(chan struct{}, 1)}
+	w := newWatcher[herald.Revocation]()
 	e.mu.Lock()
 	e.revokers[w] = struct{}{}
 	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.revokers, w)
-		e.mu.Unlock()
-	}()
 	if ready != nil {
 		ready()
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-w.wake:
-		}
-		e.mu.Lock()
-		revoked := w.pending
-		w.pending = nil
-		e.mu.Unlock()
-		for _, r := range revoked {
-			fn(r)
-		}
-	}
+	return w.run(ctx, e, fn, func() { delete(e.revokers, w) })
 }
