@@ -86,6 +86,8 @@ func Run(t *testing.T, storage Storage) {
 		{"Devices", testDevices},
 		{"LongNames", testLongNames},
 		{"WatchDevices", testWatchDevices},
+		{"Deletes", testDeletes},
+		{"WatchRevocations", testWatchRevocations},
 		{"Settings", testSettings},
 		{"Sessions", testSessions},
 		{"SessionExpiry", testSessionExpiry},
