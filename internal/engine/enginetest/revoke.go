@@ -109,7 +109,9 @@ func testWatchRevocations(t *testing.T, storage Storage) {
 	ready := make(chan struct{})
 	watchCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- e.WatchRevocations(watchCtx, func(r herald.Revocation) { got <- r }, func() { close(ready) }) }()
+	go func() {
+		done <- e.WatchRevocations(watchCtx, func(r herald.Revocation) { got <- r }, func() { close(ready) })
+	}()
 	defer func() { cancel(); <-done }()
 	select {
 	case <-ready:
@@ -140,7 +142,9 @@ func testWatchRevocations(t *testing.T, storage Storage) {
 			t.Fatalf("revocations %+v, want %+v", revoked, want)
 		}
 	}
-	order := func(a, b herald.Revocation) int { return strings.Compare(a.Org+" "+a.Credential, b.Org+" "+b.Credential) }
+	order := func(a, b herald.Revocation) int {
+		return strings.Compare(a.Org+" "+a.Credential, b.Org+" "+b.Credential)
+	}
 	slices.SortFunc(revoked, order)
 	slices.SortFunc(want, order)
 	if !slices.Equal(revoked, want) {
