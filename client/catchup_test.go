@@ -2,11 +2,8 @@ package client_test
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -28,19 +25,11 @@ const (
 // with the next event: no loss, no duplicate, no ErrEventsLost.
 func TestESSCatchUpFailedResumes(t *testing.T) {
 	f := &fakeESS{}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	statuses := &statusLog{}
-	s := dial(t, srv.URL, client.ESS, client.WithToken("a-jwt"), client.After(5), client.OnStatus(statuses.add))
-
-	if got := next(t, s, 2); got[0] != "6" || got[1] != "7" {
-		t.Fatalf("handed out %v, want [6 7]", got)
-	}
-	want := []string{"session  after 5", "session " + f.session() + " after 6"}
-	if got := f.starts(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	resumesAfterCatchUpFailed(t, f, client.ESS, "catch-up failed", client.WithToken("a-jwt"))
+	want := []string{"session  after 5", "session " + essSession + " after 6"}
+	if got := f.started.all(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("startSession commands %q, want %q", got, want)
 	}
-	statuses.check(t, "catch-up failed")
 }
 
 // TestStreamsCatchUpFailedResumes: a streams server that could not read
@@ -49,53 +38,13 @@ func TestESSCatchUpFailedResumes(t *testing.T) {
 // goes on with the next event: no loss, no duplicate, no ErrEventsLost.
 func TestStreamsCatchUpFailedResumes(t *testing.T) {
 	f := &fakeStreams{}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	statuses := &statusLog{}
-	s := dial(t, srv.URL, client.Streams, client.WithAPIKey(key), client.WithCompany("acme"), client.After(5), client.OnStatus(statuses.add))
-
-	if got := next(t, s, 2); got[0] != "6" || got[1] != "7" {
-		t.Fatalf("handed out %v, want [6 7]", got)
-	}
+	resumesAfterCatchUpFailed(t, f, client.Streams, "catch-up failed", client.WithAPIKey(key), client.WithCompany("acme"))
 	want := []string{"/session/sess-1/ws?after=e5", "/session/sess-1/ws?after=e6"}
-	if got := f.connections(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	if got := f.conns.all(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("connections %q, want %q", got, want)
 	}
-	if n := f.sessions(); n != 1 {
+	if n := f.made.Load(); n != 1 {
 		t.Fatalf("%d sessions made, want 1: the kept one is resumed", n)
-	}
-	statuses.check(t, "catch-up failed")
-}
-
-// statusLog keeps a Stream's statuses.
-type statusLog struct {
-	mu   sync.Mutex
-	list []client.Status
-}
-
-func (l *statusLog) add(st client.Status) {
-	l.mu.Lock()
-	l.list = append(l.list, st)
-	l.mu.Unlock()
-}
-
-// check fails unless exactly one status tells of the close with reason
-// and none is ErrEventsLost.
-func (l *statusLog) check(t *testing.T, reason string) {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	closed := 0
-	for _, st := range l.list {
-		if errors.Is(st.Err, client.ErrEventsLost) {
-			t.Fatalf("status %+v: a catch-up that failed reported as events lost", st)
-		}
-		if st.Err != nil && strings.Contains(st.Err.Error(), reason) {
-			closed++
-		}
-	}
-	if closed != 1 {
-		t.Fatalf("statuses %+v: want one %q", l.list, reason)
 	}
 }
 
@@ -105,25 +54,14 @@ func essEvent(id string) string {
 		`","channel":"alerts","entity":"POLICY_ALERT","type":"CREATE","deviceUuid":"` + camera + `"}}]}`
 }
 
-// fakeESS is an ess server whose first connection makes a session,
-// delivers event 6 and then fails its catch-up; the next ones resume the
-// session and deliver event 7.
+// essSession is the session fakeESS makes.
+const essSession = "5a58488d-bcbf-df5a-cb59-e297b090a5f5"
+
+// fakeESS is an ess server whose first connection makes the session
+// essSession, delivers event 6 and then fails its catch-up; the next ones
+// resume the session and deliver event 7.
 type fakeESS struct {
-	mu      sync.Mutex
-	id      string
-	started []string // each startSession's "session <id> after <eventId>"
-}
-
-func (f *fakeESS) session() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.id
-}
-
-func (f *fakeESS) starts() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.started...)
+	started seen // each startSession's "session <id> after <eventId>"
 }
 
 type essCommand struct {
@@ -138,58 +76,45 @@ func (f *fakeESS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	defer c.CloseNow()
-	ctx := r.Context()
-	send := func(msg string) bool { return c.Write(ctx, websocket.MessageText, []byte(msg)) == nil }
+	play(w, r, f.script)
+}
+
+// script is what the server does on each connection.
+func (f *fakeESS) script(c fakeConn) {
 	read := func() (essCommand, bool) {
 		var cmd essCommand
-		_, data, err := c.Read(ctx)
+		data, err := c.read()
 		return cmd, err == nil && json.Unmarshal(data, &cmd) == nil
 	}
 	cmd, ok := read()
 	if !ok || cmd.Command != "startSession" {
 		return
 	}
-	f.mu.Lock()
-	f.started = append(f.started, "session "+cmd.SessionID+" after "+cmd.EventID)
-	first := len(f.started) == 1
-	resumed := cmd.SessionID != "" && cmd.SessionID == f.id
-	if first {
-		f.id = "5a58488d-bcbf-df5a-cb59-e297b090a5f5"
-	}
-	id := f.id
-	f.mu.Unlock()
+	first := f.started.add("session " + cmd.SessionID + " after " + cmd.EventID)
+	resumed := cmd.SessionID == essSession
 	reply := func(status, field, value string) bool {
-		return send(`{"commandId":` + itoa(cmd.CommandID) + `,"status":` + status + `,"` + field + `":"` + value + `"}`)
+		return c.send(`{"commandId":` + itoa(cmd.CommandID) + `,"status":` + status + `,"` + field + `":"` + value + `"}`)
 	}
 	switch {
 	case first:
-		if !reply("201", "sessionId", id) {
+		if !reply("201", "sessionId", essSession) {
 			return
 		}
 		if cmd, ok = read(); !ok || cmd.Command != "addSubscription" || !reply("200", "subscriptionId", "sub-1") {
 			return
 		}
-		if send(essEvent("6")) {
+		if c.send(essEvent("6")) {
 			c.Close(websocket.StatusTryAgainLater, essCatchUpFailed)
 		}
 		return
 	case resumed:
-		if !reply("200", "sessionId", id) || !send(essEvent("7")) {
+		if !reply("200", "sessionId", essSession) || !c.send(essEvent("7")) {
 			return
 		}
 	default: // the test fails on the startSession it recorded
 		reply("201", "sessionId", "a-new-session")
 	}
-	for {
-		if _, _, err := c.Read(ctx); err != nil {
-			return
-		}
-	}
+	c.drain()
 }
 
 // streamsEvent is a streams push of the alert id.
@@ -202,29 +127,14 @@ func streamsEvent(id string) string {
 // first connection subscribes, delivers event 6 and then fails its
 // catch-up; the next connections to it deliver event 7.
 type fakeStreams struct {
-	mu    sync.Mutex
-	made  int      // POST /session
-	conns []string // each WebSocket's path and query
-}
-
-func (f *fakeStreams) sessions() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.made
-}
-
-func (f *fakeStreams) connections() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.conns...)
+	made  atomic.Int64 // POST /session
+	conns seen         // each WebSocket's path and query
 }
 
 func (f *fakeStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "POST" && r.URL.Path == "/session" && r.Header.Get("X-Auth-Token") == key && r.Header.Get("X-Auth-Company") == "acme":
-		f.mu.Lock()
-		f.made++
-		f.mu.Unlock()
+		f.made.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		w.Write([]byte(`{"head":{"ok":true,"status":201,"errors":[]},"body":{"id":"sess-1"}}`))
@@ -233,38 +143,28 @@ func (f *fakeStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	defer c.CloseNow()
-	ctx := r.Context()
-	f.mu.Lock()
-	f.conns = append(f.conns, r.URL.Path+"?"+r.URL.RawQuery)
-	first := len(f.conns) == 1
-	f.mu.Unlock()
-	send := func(msg string) bool { return c.Write(ctx, websocket.MessageText, []byte(msg)) == nil }
-	if first {
+	play(w, r, f.script)
+}
+
+// script is what the server does on each connection.
+func (f *fakeStreams) script(c fakeConn) {
+	if f.conns.add(c.r.URL.Path + "?" + c.r.URL.RawQuery) {
 		var sub struct {
 			MsgID string `json:"msgId"`
 			Type  string `json:"type"`
 		}
-		_, data, err := c.Read(ctx)
+		data, err := c.read()
 		if err != nil || json.Unmarshal(data, &sub) != nil || sub.Type != "subscribe" ||
-			!send(`{"head":{"msgId":"`+sub.MsgID+`","ok":true,"errors":[],"messages":["Your request has been processed successfully."]},"body":{}}`) {
+			!c.send(`{"head":{"msgId":"`+sub.MsgID+`","ok":true,"errors":[],"messages":["Your request has been processed successfully."]},"body":{}}`) {
 			return
 		}
-		if send(streamsEvent("6")) {
+		if c.send(streamsEvent("6")) {
 			c.Close(websocket.StatusTryAgainLater, streamsCatchUpFailed)
 		}
 		return
 	}
-	if !send(streamsEvent("7")) {
+	if !c.send(streamsEvent("7")) {
 		return
 	}
-	for {
-		if _, _, err := c.Read(ctx); err != nil {
-			return
-		}
-	}
+	c.drain()
 }

@@ -2,11 +2,7 @@ package client_test
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -19,49 +15,16 @@ import (
 // reconnects and resumes from its cursor, not from the newest event.
 func TestChannelsCatchUpFailedResumes(t *testing.T) {
 	f := &fakeChannels{}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	var mu sync.Mutex
-	var statuses []client.Status
-	s := dial(t, srv.URL, client.Channels, client.WithToken("a-jwt"), client.After(5), client.OnStatus(func(st client.Status) {
-		mu.Lock()
-		statuses = append(statuses, st)
-		mu.Unlock()
-	}))
-
-	if got := next(t, s, 2); got[0] != "6" || got[1] != "7" {
-		t.Fatalf("handed out %v, want [6 7]", got)
-	}
-	if got := f.resumedAfter(); len(got) != 2 || got[0] != "5" || got[1] != "6" {
+	resumesAfterCatchUpFailed(t, f, client.Channels, "catch_up_failed", client.WithToken("a-jwt"))
+	if got := f.after.all(); len(got) != 2 || got[0] != "5" || got[1] != "6" {
 		t.Fatalf("connections subscribed with last_event_id %q, want [5 6]", got)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	failed := 0
-	for _, st := range statuses {
-		if errors.Is(st.Err, client.ErrEventsLost) {
-			t.Fatalf("status %+v: catch_up_failed reported as events lost", st)
-		}
-		if st.Err != nil && strings.Contains(st.Err.Error(), "catch_up_failed") {
-			failed++
-		}
-	}
-	if failed != 1 {
-		t.Fatalf("statuses %+v: want one catch_up_failed", statuses)
 	}
 }
 
 // fakeChannels is a channels server whose first connection delivers
 // event 6 and then fails its catch-up; the next ones deliver event 7.
 type fakeChannels struct {
-	mu    sync.Mutex
-	after []string // each connection's last_event_id
-}
-
-func (f *fakeChannels) resumedAfter() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.after...)
+	after seen // each connection's last_event_id
 }
 
 func (f *fakeChannels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -69,17 +32,15 @@ func (f *fakeChannels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
+	play(w, r, f.script)
+}
+
+// script is what the server does on each connection.
+func (f *fakeChannels) script(c fakeConn) {
+	if _, err := c.read(); err != nil || !c.send(`{"type":"auth_response","success":true,"user":"alice","org":"`+org+`"}`) {
 		return
 	}
-	defer c.CloseNow()
-	ctx := r.Context()
-	send := func(msg string) bool { return c.Write(ctx, websocket.MessageText, []byte(msg)) == nil }
-	if _, _, err := c.Read(ctx); err != nil || !send(`{"type":"auth_response","success":true,"user":"alice","org":"`+org+`"}`) {
-		return
-	}
-	_, data, err := c.Read(ctx)
+	data, err := c.read()
 	var batch struct {
 		Messages []struct {
 			Channel     string `json:"channel"`
@@ -90,20 +51,16 @@ func (f *fakeChannels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, m := range batch.Messages {
-		if !send(`{"type":"subscribed","channel":"` + m.Channel + `","filters":{}}`) {
+		if !c.send(`{"type":"subscribed","channel":"` + m.Channel + `","filters":{}}`) {
 			return
 		}
 	}
-	f.mu.Lock()
-	f.after = append(f.after, batch.Messages[0].LastEventID)
-	first := len(f.after) == 1
-	f.mu.Unlock()
 	push := func(id string) bool {
-		return send(`{"type":"alert","channel":"alerts","event_id":"` + id + `","device_id":1,"alert_id":"a` + id +
+		return c.send(`{"type":"alert","channel":"alerts","event_id":"` + id + `","device_id":1,"alert_id":"a` + id +
 			`","severity":"critical","title":"t","message":"m","timestamp":"2026-01-02T03:04:05Z"}`)
 	}
-	if first {
-		if push("6") && send(`{"type":"error","error":"catch_up_failed","message":"Reading the event log failed; nothing was skipped: reconnect and subscribe with last_event_id."}`) {
+	if f.after.add(batch.Messages[0].LastEventID) {
+		if push("6") && c.send(`{"type":"error","error":"catch_up_failed","message":"Reading the event log failed; nothing was skipped: reconnect and subscribe with last_event_id."}`) {
 			c.Close(websocket.StatusTryAgainLater, "catch-up failed")
 		}
 		return
@@ -111,9 +68,5 @@ func (f *fakeChannels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !push("7") {
 		return
 	}
-	for {
-		if _, _, err := c.Read(ctx); err != nil {
-			return
-		}
-	}
+	c.drain()
 }

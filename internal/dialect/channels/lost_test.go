@@ -3,14 +3,12 @@ package channels
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/gobwas/ws"
 
 	"github.com/herald-gw/herald"
+	"github.com/herald-gw/herald/internal/dialect/dialecttest"
 	"github.com/herald-gw/herald/internal/wsconn"
 )
 
@@ -20,7 +18,6 @@ import (
 // the catch-up retries) skipped nothing, and the client is told to resume
 // from its last event_id, with a close code that is not events lost's.
 func TestLostTellsLossFromOutage(t *testing.T) {
-	unavailable := herald.Errorf(herald.EUNAVAILABLE, "engine: replay: nats: no responders available for request")
 	tests := []struct {
 		name   string
 		err    error
@@ -29,8 +26,8 @@ func TestLostTellsLossFromOutage(t *testing.T) {
 		reason string
 	}{
 		{"past retention", herald.Errorf(herald.ECONFLICT, "the events after 5 are past the log's retention"), CodeEventsLost, CloseEventsLost, "events lost"},
-		{"log unavailable", unavailable, CodeCatchUpFailed, CloseCatchUpFailed, "catch-up failed"},
-		{"log unavailable, wrapped", fmt.Errorf("catch-up after 5: %w", unavailable), CodeCatchUpFailed, CloseCatchUpFailed, "catch-up failed"},
+		{"log unavailable", dialecttest.Unavailable, CodeCatchUpFailed, CloseCatchUpFailed, "catch-up failed"},
+		{"log unavailable, wrapped", fmt.Errorf("catch-up after 5: %w", dialecttest.Unavailable), CodeCatchUpFailed, CloseCatchUpFailed, "catch-up failed"},
 		{"an error without a code", fmt.Errorf("a bug"), CodeCatchUpFailed, CloseCatchUpFailed, "catch-up failed"},
 	}
 	for _, tt := range tests {
@@ -50,39 +47,21 @@ func TestLostTellsLossFromOutage(t *testing.T) {
 // close frame the client receives.
 func lostFrames(t *testing.T, err error) (msg map[string]string, code ws.StatusCode, reason string) {
 	t.Helper()
-	server, client := net.Pipe()
+	server, client := dialecttest.Pipe(t)
 	c := &conn{conn: wsconn.NewConn(server, wsconn.Options{})}
-	t.Cleanup(func() {
-		c.conn.Close()
-		client.Close()
-	})
-	client.SetDeadline(time.Now().Add(10 * time.Second)) // only spent if Lost sends nothing
+	t.Cleanup(func() { c.conn.Close() }) // before the client's end closes
 	c.Lost(err)
-	f, rerr := readFrame(client)
+	f, rerr := dialecttest.ReadFrame(client)
 	if rerr != nil || f.Header.OpCode != ws.OpText {
 		t.Fatalf("first frame: %+v %v, want a text message", f.Header, rerr)
 	}
 	if jerr := json.Unmarshal(f.Payload, &msg); jerr != nil {
 		t.Fatalf("message %q: %v", f.Payload, jerr)
 	}
-	f, rerr = readFrame(client)
+	f, rerr = dialecttest.ReadFrame(client)
 	if rerr != nil || f.Header.OpCode != ws.OpClose {
 		t.Fatalf("second frame: %+v %v, want a close frame", f.Header, rerr)
 	}
 	code, reason = ws.ParseCloseFrameData(f.Payload)
 	return msg, code, reason
-}
-
-// readFrame reads one server frame of at most 4 KiB, more than Lost sends.
-func readFrame(r io.Reader) (ws.Frame, error) {
-	h, err := ws.ReadHeader(r)
-	if err != nil {
-		return ws.Frame{}, err
-	}
-	if h.Length > 4<<10 {
-		return ws.Frame{Header: h}, fmt.Errorf("a %d-byte frame", h.Length)
-	}
-	payload := make([]byte, h.Length)
-	_, err = io.ReadFull(r, payload)
-	return ws.Frame{Header: h, Payload: payload}, err
 }

@@ -1,5 +1,7 @@
 // Package dialecttest holds what every dialect's tests share: the path a
-// producer's body takes to a renderer, for the render fuzz targets.
+// producer's body takes to a renderer, for the render fuzz targets, and a
+// session node with a client's end of its connection, to see how a
+// session ends (lost.go).
 package dialecttest
 
 import (
