@@ -176,6 +176,18 @@ func startHeraldOn(t *testing.T, c *natsCluster, config string) *heraldNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() && h.cmd != nil {
+			// SIGQUIT: the Go runtime prints every goroutine's stack, for a
+			// node that stopped making progress.
+			h.cmd.Process.Signal(syscall.SIGQUIT)
+			exited := make(chan struct{})
+			go func() { h.cmd.Wait(); close(exited) }()
+			select {
+			case <-exited:
+				h.cmd = nil
+			case <-time.After(10 * time.Second):
+			}
+		}
 		h.kill()
 		if t.Failed() {
 			t.Logf("herald %s:\n%s", h.addr, h.logs.String())
