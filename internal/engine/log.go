@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -171,13 +172,40 @@ func (e *Engine) Follow(ctx context.Context, after uint64, fn func(*herald.Event
 // while the log holds events after the last one it delivered.
 var errFollowStalled = errors.New("the consumer stopped delivering while the log grew")
 
-// followOnce follows through one ordered consumer until it fails; it
-// returns the last id it passed to fn.
+// followResets bounds how often an ordered consumer recreates itself
+// before its Next gives up: the client's own retry, unbounded by
+// default, holds the consumer's lock and ignores Next's context, so a
+// reset that never succeeds would hang the follower with nothing logged.
+const followResets = 2
+
+// followAttempt is one followOnce's position, shared by its pump and its
+// watchdog: once abandoned, its pump passes nothing more to fn.
+type followAttempt struct {
+	mu        sync.Mutex
+	last      uint64 // guarded by mu: the last id passed to fn (or skipped)
+	abandoned bool   // guarded by mu
+	delivered atomic.Uint64
+	waiting   atomic.Bool // in iter.Next: a quiet spell then is the consumer's, not fn's
+}
+
+// abandon stops the attempt and returns the last id it passed to fn.
+func (a *followAttempt) abandon() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.abandoned = true
+	return a.last
+}
+
+// followOnce follows through one ordered consumer until it fails or its
+// watchdog finds it stalled; it returns the last id it passed to fn. A
+// stalled consumer's pump may be stuck inside the client: it is left to
+// end by itself, and passes nothing more to fn.
 func (e *Engine) followOnce(ctx context.Context, after uint64, fn func(*herald.Event)) (uint64, error) {
 	consumer, err := e.js.OrderedConsumer(ctx, eventsStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       after + 1,
 		InactiveThreshold: consumerIdleLimit,
+		MaxResetAttempts:  followResets,
 	})
 	if err != nil {
 		return after, followError(ctx, err)
@@ -186,43 +214,74 @@ func (e *Engine) followOnce(ctx context.Context, after uint64, fn func(*herald.E
 	if err != nil {
 		return after, followError(ctx, err)
 	}
-	defer e.stopConsumer(ctx, consumer, iter)
-
 	watched, stalled := context.WithCancelCause(ctx)
 	defer stalled(nil)
-	var delivered atomic.Uint64
-	var waiting atomic.Bool // in iter.Next: a quiet spell then is the consumer's, not fn's
-	delivered.Store(after)
-	go e.watchFollow(watched, &delivered, &waiting, stalled)
+	a := &followAttempt{last: after}
+	a.delivered.Store(after)
+	go e.watchFollow(watched, a, stalled)
+	pumped := make(chan error, 1)
+	go func() { pumped <- e.pump(watched, iter, a, fn) }()
 
-	last := after
-	next := jetstream.NextContext(watched)
+	var pumpErr error
+	stuck := false
+	select {
+	case pumpErr = <-pumped:
+	case <-watched.Done():
+		// Give a pump that sees the context a moment to end; one stuck in
+		// the client is left behind.
+		select {
+		case pumpErr = <-pumped:
+		case <-time.After(time.Second):
+			stuck = true
+		}
+	}
+	last := a.abandon()
+	if stuck {
+		go e.stopConsumer(context.WithoutCancel(ctx), consumer, iter) // Stop may wait for the stuck reset
+	} else {
+		e.stopConsumer(ctx, consumer, iter)
+	}
+	if ctx.Err() == nil && errors.Is(context.Cause(watched), errFollowStalled) {
+		return last, errFollowStalled
+	}
+	if pumpErr == nil {
+		pumpErr = ctx.Err()
+	}
+	return last, followError(ctx, pumpErr)
+}
+
+// pump passes the consumer's events to fn in order, each once, until
+// iter fails or the attempt is abandoned.
+func (e *Engine) pump(ctx context.Context, iter jetstream.MessagesContext, a *followAttempt, fn func(*herald.Event)) error {
+	next := jetstream.NextContext(ctx)
 	for {
-		waiting.Store(true)
+		a.waiting.Store(true)
 		msg, err := iter.Next(next)
-		waiting.Store(false)
+		a.waiting.Store(false)
 		if err != nil {
-			if ctx.Err() == nil && errors.Is(context.Cause(watched), errFollowStalled) {
-				return last, errFollowStalled
-			}
-			return last, followError(ctx, err)
+			return err
 		}
 		seq, _, _, ok := parseAckReply(msg.Reply())
 		if !ok {
 			meta, err := msg.Metadata()
 			if err != nil {
-				return last, followError(ctx, err)
+				return err
 			}
 			seq = meta.Sequence.Stream
 		}
-		if seq <= last {
-			continue
+		a.mu.Lock()
+		if a.abandoned {
+			a.mu.Unlock()
+			return nil
 		}
-		last = seq
-		if event := e.decode(seq, msg.Data()); event != nil {
-			fn(event) // it may block while the hub is busy: that is no stall
+		if seq > a.last {
+			a.last = seq
+			if event := e.decode(seq, msg.Data()); event != nil {
+				fn(event) // it may block while the hub is busy: that is no stall
+			}
+			a.delivered.Store(seq)
 		}
-		delivered.Store(last)
+		a.mu.Unlock()
 	}
 }
 
@@ -230,7 +289,8 @@ func (e *Engine) followOnce(ctx context.Context, after uint64, fn func(*herald.E
 // e.followStall while the log holds a newer event: it asks the stream
 // for its last sequence only after such a quiet spell, so a busy or an
 // idle follower costs one question per spell at most.
-func (e *Engine) watchFollow(ctx context.Context, delivered *atomic.Uint64, waiting *atomic.Bool, stall context.CancelCauseFunc) {
+func (e *Engine) watchFollow(ctx context.Context, a *followAttempt, stall context.CancelCauseFunc) {
+	delivered, waiting := &a.delivered, &a.waiting
 	every := max(e.followStall/4, 10*time.Millisecond)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
