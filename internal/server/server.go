@@ -223,6 +223,9 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	trimDone := make(chan struct{})
+	go func() { defer close(trimDone); s.trimMemory(ctx, trimEvery) }()
+	defer func() { <-trimDone }()
 	revocationsDone := make(chan struct{})
 	go func() { defer close(revocationsDone); s.watchRevocations(ctx) }()
 	defer func() { <-revocationsDone }()
