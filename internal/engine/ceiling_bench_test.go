@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -142,4 +144,61 @@ func ceilingCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
+
+// BenchmarkAppendProducers is herald's ingest without HTTP: 4 producers
+// each Append batches of ~200-byte events, as BenchmarkIngestHTTP's 4
+// producers do over HTTP, so that the two and BenchmarkJetStreamCeiling
+// tell apart what the engine's pipeline and what the HTTP side cost. One
+// op = one batch. With follow=on the node's follower runs too, as in
+// herald serve, decoding every event for a hub that does nothing.
+func BenchmarkAppendProducers(b *testing.B) {
+	const producers = 4
+	for _, v := range []struct {
+		size   int
+		follow bool
+	}{{100, false}, {1000, false}, {1000, true}} {
+		size := v.size
+		b.Run(fmt.Sprintf("batch=%d/follow=%s", size, onOff(v.follow)), func(b *testing.B) {
+			e, err := Open(b.Context(), Config{DataDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			if v.follow {
+				ctx, cancel := context.WithCancel(b.Context())
+				followed := make(chan struct{})
+				go func() {
+					defer close(followed)
+					e.Follow(ctx, 0, func(*herald.Event) {})
+				}()
+				defer func() { cancel(); <-followed }()
+			}
+			records := make([]herald.Record, size)
+			for i := range records {
+				records[i] = ceilingRecord("org-a", i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start, cpu := time.Now(), ceilingCPU()
+			var wg sync.WaitGroup
+			jobs := make(chan struct{})
+			for range producers {
+				wg.Go(func() {
+					for range jobs {
+						if _, err := e.Append(b.Context(), records); err != nil {
+							b.Error(err)
+						}
+					}
+				})
+			}
+			for range b.N {
+				jobs <- struct{}{}
+			}
+			close(jobs)
+			wg.Wait()
+			b.ReportMetric(float64(b.N*size)/time.Since(start).Seconds(), "events/s")
+			b.ReportMetric(float64((ceilingCPU()-cpu).Microseconds())/float64(b.N*size), "cpu-µs/event")
+		})
+	}
 }
