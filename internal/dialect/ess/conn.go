@@ -414,13 +414,17 @@ func (c *conn) startAfter(cmd Command, id string) bool {
 
 // resume takes over the detached session cmd names. ok is false when it
 // cannot be resumed (unknown, expired, another org's, or the events after
-// its cursor are gone): the caller then creates a new one.
+// its cursor are gone): the caller then creates a new one. When the
+// engine cannot answer now, it answers 503 and the session stays kept.
 func (c *conn) resume(cmd Command) (ok, goOn bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	d, err := c.session.Attach(ctx, cmd.SessionID, Name)
 	if err != nil {
-		return false, true
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			return false, true
+		}
+		return true, c.replyError(cmd, StatusUnavailable, "The session cannot be looked up now; try again with the same sessionId.")
 	}
 	after := d.After
 	if cmd.EventID != "" {
@@ -434,9 +438,17 @@ func (c *conn) resume(cmd Command) (ok, goOn bool) {
 	if len(d.State) > 0 && json.Unmarshal(d.State, &subs) != nil {
 		return false, true
 	}
-	// A cursor past retention would only end in Lost: answer 201 now.
+	// A cursor past retention would only end in Lost: answer 201 now. A
+	// log that cannot be read now lost nothing: the session waits for the
+	// client's next try.
 	if _, err := c.cfg.Node.Log.Replay(ctx, c.principal.Org, after, after+1, func(*herald.Event) error { return nil }); err != nil {
-		return false, true
+		if herald.ErrorCode(err) == herald.ECONFLICT {
+			return false, true
+		}
+		if err := c.cfg.Node.Store.SaveSession(ctx, d); err != nil {
+			c.cfg.Node.Logger.Warn("ess: a session could not be kept for another try", "err", err)
+		}
+		return true, c.replyError(cmd, StatusUnavailable, "The event log cannot be read now; try again with the same sessionId.")
 	}
 	restored := &subscriptions{}
 	for _, s := range subs {
