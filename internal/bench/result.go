@@ -4,7 +4,8 @@ package bench
 // connections; an event delivered to 10,000 connections is 10,000
 // deliveries.
 type Result struct {
-	Label      string `json:"label"` // "herald" or "baseline"
+	Label      string `json:"label"`   // "herald" or "baseline"
+	Dialect    string `json:"dialect"` // stomp, channels, ess or streams
 	URL        string `json:"url"`
 	Org        string `json:"org"`
 	Conns      int    `json:"conns"`

@@ -1,0 +1,100 @@
+package bench
+
+import "bytes"
+
+// Helpers of the JSON dialects' scanners. They read herald's messages by
+// their fixed heads (the renderers write the same keys in the same order
+// for every event), never decoding the JSON, and allocate nothing.
+
+// cutPrefix is bytes.CutPrefix for a string prefix.
+func cutPrefix(b []byte, prefix string) ([]byte, bool) {
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return b, false
+	}
+	return b[len(prefix):], true
+}
+
+// skipString skips the rest of a JSON string whose opening quote was
+// consumed; it returns what follows the closing quote.
+func skipString(b []byte) ([]byte, bool) {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return b[i+1:], true
+		}
+	}
+	return nil, false
+}
+
+// quotedUint parses the decimal at the start of b, which must end with a
+// quote; it returns what follows the quote.
+func quotedUint(b []byte) (uint64, []byte, bool) {
+	j := bytes.IndexByte(b, '"')
+	if j < 0 {
+		return 0, nil, false
+	}
+	n, ok := parseUint(b[:j])
+	return n, b[j+1:], ok
+}
+
+// leadingInt parses the (non-negative) integer at the start of b.
+func leadingInt(b []byte) (uint64, []byte, bool) {
+	j := 0
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	n, ok := parseUint(b[:j])
+	return n, b[j:], ok
+}
+
+// eachElement calls each for every element of the JSON array whose
+// opening bracket precedes b, up to its closing bracket; strings and
+// nesting are skipped properly, so a bracket or comma inside an element
+// does not split it.
+func eachElement(b []byte, each func([]byte)) {
+	depth, start, inString, escaped := 0, -1, false, false
+	for i, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				if start >= 0 {
+					each(bytes.TrimRight(b[start:i], " \t\r\n"))
+				}
+				return
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				if start >= 0 {
+					each(bytes.TrimRight(b[start:i], " \t\r\n"))
+				}
+				start = -1
+				continue
+			}
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+}
+
+func bytesContains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
