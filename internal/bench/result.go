@@ -15,7 +15,9 @@ type Result struct {
 	// BodyBytesTarget is the MESSAGE body size (the event as delivered)
 	// the events were padded for; BodyBytes and FrameBytes are the
 	// averages received (FrameBytes: the STOMP frame, headers and NUL
-	// included, without the 2–4 bytes of WebSocket header).
+	// included, without the 2–4 bytes of WebSocket header). For the JSON
+	// dialects both are the event's message (for ess, its element of the
+	// "events" array); the events are padded as for STOMP.
 	BodyBytesTarget int     `json:"bodyBytesTarget"`
 	BodyBytes       float64 `json:"bodyBytes"`
 	FrameBytes      float64 `json:"frameBytes"`

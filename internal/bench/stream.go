@@ -36,11 +36,12 @@ func (e *CloseError) Error() string {
 var errFrameTooLarge = errors.New("frame too large")
 
 // MessageScanner reads one WebSocket message of a JSON dialect and calls on
-// for each frame it holds: an event (CommandMessage), the answer that
+// with f, the caller's scratch frame (so that no frame escapes), for each
+// frame the message holds: an event (CommandMessage), the answer that
 // authenticates (CommandConnected) or subscribes (CommandReceipt), a
 // refusal (CommandError), or anything else (CommandOther). Frames alias
 // msg; on must not keep them. marker is the run's marker (see Marker).
-type MessageScanner func(msg, marker []byte, on func(*Frame))
+type MessageScanner func(msg, marker []byte, f *Frame, on func(*Frame))
 
 // Stream decodes what a server sends on a WebSocket: WebSocket frames,
 // split anywhere across reads. Without Scan their data payloads
@@ -227,7 +228,7 @@ func (s *Stream) feedMessage(p []byte, whole bool, on func(*Frame)) error {
 		maxFrame = defaultMaxFrame
 	}
 	if whole && s.fin && len(s.carry) == 0 {
-		s.Scan(p, s.Marker, on)
+		s.Scan(p, s.Marker, &s.frame, on)
 		return nil
 	}
 	if len(s.carry)+len(p) > maxFrame {
@@ -235,7 +236,7 @@ func (s *Stream) feedMessage(p []byte, whole bool, on func(*Frame)) error {
 	}
 	s.carry = append(s.carry, p...)
 	if s.fin && s.remain == 0 {
-		s.Scan(s.carry, s.Marker, on)
+		s.Scan(s.carry, s.Marker, &s.frame, on)
 		s.carry = s.carry[:0]
 	}
 	return nil

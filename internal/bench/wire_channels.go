@@ -54,8 +54,8 @@ func (channelsWire) hello(d *dialer) ([]byte, []byte) {
 // ScanChannels reads one channels message: a push (its "event_id" and the
 // run's stamp, which the bench's alerts carry in "metadata"), the
 // auth_response, the subscribed answer, or an error.
-func ScanChannels(msg, marker []byte, on func(*Frame)) {
-	f := Frame{Raw: msg, BodyLen: len(msg)}
+func ScanChannels(msg, marker []byte, f *Frame, on func(*Frame)) {
+	*f = Frame{Raw: msg, BodyLen: len(msg)}
 	switch {
 	case hasPrefix(msg, `{"type":"auth_response","success":true`):
 		f.Command = CommandConnected
@@ -88,7 +88,7 @@ func ScanChannels(msg, marker []byte, on func(*Frame)) {
 			f.Stamp, f.Stamped = scanStamp(msg, marker)
 		}
 	}
-	on(&f)
+	on(f)
 }
 
 func hasPrefix(b []byte, prefix string) bool {

@@ -34,21 +34,21 @@ func (essWire) hello(*dialer) ([]byte, []byte) {
 // ScanESS reads one ess message: each event of an {"events":[…]} push (its
 // "id" and the run's stamp in its "data"), or the reply to startSession
 // (CommandConnected) or addSubscription (CommandReceipt), or a refusal.
-func ScanESS(msg, marker []byte, on func(*Frame)) {
+func ScanESS(msg, marker []byte, f *Frame, on func(*Frame)) {
 	if rest, ok := cutPrefix(msg, `{"events":[`); ok {
-		eachElement(rest, func(ev []byte) {
-			f := Frame{Command: CommandMessage, Raw: ev, BodyLen: len(ev)}
+		for ev, rest, ok := nextElement(rest); ok; ev, rest, ok = nextElement(rest) {
+			*f = Frame{Command: CommandMessage, Raw: ev, BodyLen: len(ev)}
 			if id, ok := cutPrefix(ev, `{"id":"`); ok {
 				f.MessageID, _, f.HasID = quotedUint(id)
 			}
 			if len(marker) > 0 {
 				f.Stamp, f.Stamped = scanStamp(ev, marker)
 			}
-			on(&f)
-		})
+			on(f)
+		}
 		return
 	}
-	f := Frame{Raw: msg, BodyLen: len(msg)}
+	*f = Frame{Raw: msg, BodyLen: len(msg)}
 	rest, ok := cutPrefix(msg, `{"commandId":`)
 	var id, status uint64
 	if ok {
@@ -69,5 +69,5 @@ func ScanESS(msg, marker []byte, on func(*Frame)) {
 	case id == essSubscribeID:
 		f.Command = CommandReceipt
 	}
-	on(&f)
+	on(f)
 }

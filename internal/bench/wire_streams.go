@@ -45,8 +45,8 @@ func (streamsWire) hello(d *dialer) ([]byte, []byte) {
 // ScanStreams reads one streams message: a pushed event (the log sequence
 // in its "value" id "e…", the run's stamp in its "elems"), or the
 // acknowledgement of the bench's subscribe (CommandReceipt), or a refusal.
-func ScanStreams(msg, marker []byte, on func(*Frame)) {
-	f := Frame{Raw: msg, BodyLen: len(msg)}
+func ScanStreams(msg, marker []byte, f *Frame, on func(*Frame)) {
+	*f = Frame{Raw: msg, BodyLen: len(msg)}
 	if rest, ok := cutPrefix(msg, `{"type":"message","resource":"`); ok {
 		f.Command = CommandMessage
 		rest, ok = skipString(rest)
@@ -67,5 +67,5 @@ func ScanStreams(msg, marker []byte, on func(*Frame)) {
 			f.Command = CommandError
 		}
 	}
-	on(&f)
+	on(f)
 }

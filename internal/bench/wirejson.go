@@ -49,11 +49,12 @@ func leadingInt(b []byte) (uint64, []byte, bool) {
 	return n, b[j:], ok
 }
 
-// eachElement calls each for every element of the JSON array whose
-// opening bracket precedes b, up to its closing bracket; strings and
+// nextElement returns the first element of the JSON array whose opening
+// bracket (or the comma after an element) precedes b, and what follows
+// it; ok is false at the array's end or when b ends first. Strings and
 // nesting are skipped properly, so a bracket or comma inside an element
 // does not split it.
-func eachElement(b []byte, each func([]byte)) {
+func nextElement(b []byte) (elem, rest []byte, ok bool) {
 	depth, start, inString, escaped := 0, -1, false, false
 	for i, c := range b {
 		if inString {
@@ -74,19 +75,18 @@ func eachElement(b []byte, each func([]byte)) {
 			depth++
 		case '}', ']':
 			if depth == 0 {
-				if start >= 0 {
-					each(bytes.TrimRight(b[start:i], " \t\r\n"))
+				if start < 0 {
+					return nil, nil, false
 				}
-				return
+				return bytes.TrimRight(b[start:i], " \t\r\n"), b[i:], true
 			}
 			depth--
 		case ',':
 			if depth == 0 {
-				if start >= 0 {
-					each(bytes.TrimRight(b[start:i], " \t\r\n"))
+				if start < 0 {
+					return nil, nil, false
 				}
-				start = -1
-				continue
+				return bytes.TrimRight(b[start:i], " \t\r\n"), b[i+1:], true
 			}
 		case ' ', '\t', '\r', '\n':
 			continue
@@ -95,6 +95,7 @@ func eachElement(b []byte, each func([]byte)) {
 			start = i
 		}
 	}
+	return nil, nil, false
 }
 
 func bytesContains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
