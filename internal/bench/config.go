@@ -31,9 +31,9 @@ type Config struct {
 	// no path, the dialect's: /websocket?x-auth-scheme=api-token (stomp),
 	// /ws (channels), /api/ws/events/v1 (ess); streams takes only its host
 	// (its path is /session/{id}/ws).
-	URL     string
-	HTTP    string // ingest base URL; default: URL's scheme made http(s), same host
-	Dialect string // stomp (default), channels, ess or streams
+	URL        string
+	HTTP       string  // ingest base URL; default: URL's scheme made http(s), same host
+	Dialect    string  // stomp (default), channels, ess or streams
 	Key        string  // API key to subscribe with (and publish, unless PublishKey)
 	PublishKey string  // API key to publish with; default Key
 	Org        string  // org uuid; default: asked with POST /api/org/getOrgV2

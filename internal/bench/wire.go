@@ -58,10 +58,10 @@ func wireOf(dialect string) (wire, error) {
 // and SUBSCRIBE to /topic/change/{org} with a receipt, sent at once.
 type stompWire struct{}
 
-func (stompWire) defaultPath() string                     { return "/websocket?x-auth-scheme=api-token" }
-func (stompWire) prepare(context.Context, *dialer) error  { return nil }
-func (stompWire) scanner() MessageScanner                 { return nil }
-func (stompWire) alertEvents() bool                       { return false }
+func (stompWire) defaultPath() string                    { return "/websocket?x-auth-scheme=api-token" }
+func (stompWire) prepare(context.Context, *dialer) error { return nil }
+func (stompWire) scanner() MessageScanner                { return nil }
+func (stompWire) alertEvents() bool                      { return false }
 func (stompWire) open(_ context.Context, d *dialer) (string, http.Header, error) {
 	return d.url, http.Header{"x-auth-apikey": {d.key}}, nil
 }
