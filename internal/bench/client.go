@@ -136,13 +136,11 @@ func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 		ws.PutReader(br)
 	}
 	out, subscribe := d.wire.hello(d)
-	if out == nil {
+	if out == nil { // nothing to authenticate: subscribe at once
 		c.connected = true
-	}
-	nc.SetDeadline(time.Now().Add(d.timeout))
-	if c.connected {
 		out, subscribe = subscribe, nil
 	}
+	nc.SetDeadline(time.Now().Add(d.timeout))
 	if _, err := nc.Write(out); err != nil {
 		nc.Close()
 		return fmt.Errorf("send the first messages: %w", err)
@@ -156,6 +154,13 @@ func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 	}
 	buf := make([]byte, 512)
 	for !c.subscribed && c.failure == nil {
+		if c.connected && subscribe != nil {
+			if _, err := nc.Write(subscribe); err != nil {
+				c.failure = fmt.Errorf("send the subscription: %w", err)
+				break
+			}
+			subscribe = nil
+		}
 		n, err := nc.Read(buf)
 		if n > 0 {
 			c.readAt = time.Now().UnixNano()
@@ -165,12 +170,6 @@ func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 		}
 		if err != nil && c.failure == nil {
 			c.failure = fmt.Errorf("waiting for the subscription's confirmation: %w", err)
-		}
-		if c.connected && subscribe != nil && c.failure == nil {
-			if _, err := nc.Write(subscribe); err != nil {
-				c.failure = fmt.Errorf("send the subscription: %w", err)
-			}
-			subscribe = nil
 		}
 	}
 	if c.failure != nil {
