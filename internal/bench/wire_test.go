@@ -173,3 +173,34 @@ func TestScanJSONDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestNextElement(t *testing.T) {
+	for in, want := range map[string][]string{
+		`]`:                                     nil,
+		` 1 , "a,]" ,{"b":[1,"\\"]}]}`:         {`1`, `"a,]"`, `{"b":[1,"\\"]}`},
+		`"x\"],", [[]], {} ]`:                   {`"x\"],"`, `[[]]`, `{}`},
+		`{"unclosed":"\\\"]`:                    nil,
+		`{"a":1}`:                               nil, // no closing bracket yet
+		`,]`:                                    nil,
+		`{"k":"v\\\\"},{"k":"\\\\\"\\\\"}]rest`: {`{"k":"v\\\\"}`, `{"k":"\\\\\"\\\\"}`},
+	} {
+		var got []string
+		rest := []byte(in)
+		for el, r, ok := nextElement(rest); ok; el, r, ok = nextElement(r) {
+			got = append(got, string(el))
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("nextElement(%s): got %q, want %q", in, got, want)
+		}
+	}
+}
+
+func BenchmarkScanESS(b *testing.B) {
+	msg := []byte(essPush)
+	var f Frame
+	on := func(*Frame) {}
+	b.SetBytes(int64(len(msg)))
+	for range b.N {
+		ScanESS(msg, Marker("r1"), &f, on)
+	}
+}

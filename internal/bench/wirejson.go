@@ -53,24 +53,23 @@ func leadingInt(b []byte) (uint64, []byte, bool) {
 // bracket (or the comma after an element) precedes b, and what follows
 // it; ok is false at the array's end or when b ends first. Strings and
 // nesting are skipped properly, so a bracket or comma inside an element
-// does not split it.
+// does not split it. Strings, most of an event's bytes, are skipped with
+// IndexByte rather than byte by byte.
 func nextElement(b []byte) (elem, rest []byte, ok bool) {
-	depth, start, inString, escaped := 0, -1, false, false
-	for i, c := range b {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
+	depth, start := 0, -1
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		switch c {
 		case '"':
-			inString = true
+			end := stringEnd(b[i+1:])
+			if end < 0 {
+				return nil, nil, false
+			}
+			if start < 0 {
+				start = i
+			}
+			i += end + 1 // at the closing quote
+			continue
 		case '{', '[':
 			depth++
 		case '}', ']':
@@ -96,6 +95,28 @@ func nextElement(b []byte) (elem, rest []byte, ok bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+// stringEnd returns the index in b of the quote that closes a JSON string
+// whose opening quote precedes b (one not escaped by an odd number of
+// backslashes), or -1.
+func stringEnd(b []byte) int {
+	from := 0
+	for {
+		j := bytes.IndexByte(b[from:], '"')
+		if j < 0 {
+			return -1
+		}
+		j += from
+		k := j
+		for k > 0 && b[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 0 {
+			return j
+		}
+		from = j + 1
+	}
 }
 
 func bytesContains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
