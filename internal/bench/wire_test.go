@@ -177,7 +177,7 @@ func TestScanJSONDoesNotAllocate(t *testing.T) {
 func TestNextElement(t *testing.T) {
 	for in, want := range map[string][]string{
 		`]`:                                     nil,
-		` 1 , "a,]" ,{"b":[1,"\\"]}]}`:         {`1`, `"a,]"`, `{"b":[1,"\\"]}`},
+		` 1 , "a,]" ,{"b":[1,"\\"]}]}`:          {`1`, `"a,]"`, `{"b":[1,"\\"]}`},
 		`"x\"],", [[]], {} ]`:                   {`"x\"],"`, `[[]]`, `{}`},
 		`{"unclosed":"\\\"]`:                    nil,
 		`{"a":1}`:                               nil, // no closing bracket yet
