@@ -213,3 +213,45 @@ func TestParseShareAndBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefusedKey: a key the server refuses fails the run at the
+// dialect's first step, saying which.
+func TestRunRefusedKey(t *testing.T) {
+	want := map[string]string{
+		"stomp":    "WebSocket handshake",
+		"channels": "a token for the channels dialect",
+		"ess":      "WebSocket handshake",
+		"streams":  "/session",
+	}
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			cfg := smallRun(startBaseline(t, dialect), "baseline", dialect)
+			cfg.Org, cfg.Key, cfg.Conns = testOrg, "wrong-key", 3
+			_, err := Run(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), want[dialect]) {
+				t.Fatalf("err = %v, want one naming %q", err, want[dialect])
+			}
+		})
+	}
+}
+
+// TestRunChannelsUserLimit: herald's per-user channels limits (60 new
+// connections a minute, 100 at once by default) refuse a bench of 101
+// connections, all one user, and the run says which limit.
+func TestRunChannelsUserLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a herald server")
+	}
+	addr := servertest.Start(t, server.Config{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Auth: server.AuthConfig{JWTSecret: "bench-test-secret-0123456789abcdef0123"},
+		Orgs: []server.OrgConfig{{UUID: testOrg, Name: "acme",
+			APIKeys: []server.APIKeyConfig{{Key: testKey, Scopes: []string{"subscribe", "publish"}}}}},
+	}).Addr()
+	cfg := smallRun(addr, "herald", "channels")
+	cfg.Conns = 101
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "auth_response") || !strings.Contains(err.Error(), "limits.channels.") {
+		t.Fatalf("err = %v, want the auth_response naming the limit", err)
+	}
+}
