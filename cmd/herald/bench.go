@@ -39,8 +39,9 @@ func newBenchCommand() *cobra.Command {
 	c := &benchCommand{stdout: os.Stdout, stderr: os.Stderr}
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Load-test a STOMP server: fan-out rate, latency, loss, server RSS and CPU (see docs/benchmarks.md)",
-		Long: `Open --conns STOMP-over-WebSocket connections, subscribe each to the org's topic,
+		Short: "Load-test a server in any dialect: fan-out rate, latency, loss, server RSS and CPU (see docs/benchmarks.md)",
+		Long: `Open --conns WebSocket connections of --dialect (stomp, channels, ess, streams),
+authenticate and subscribe each to all of the org's events as that dialect does,
 publish through POST /api/events at --rate for --warmup then --duration, and report
 deliveries/s, end-to-end latency percentiles, lost/duplicate/out-of-order events, and
 with --server-pid the server's RSS per connection and CPU seconds per million deliveries.
@@ -61,9 +62,9 @@ the baseline, and the table gives its share; with none of them, only the baselin
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&c.cfg.URL, "url", "ws://127.0.0.1:8080/websocket?x-auth-scheme=api-token", "WebSocket URL of the server's STOMP endpoint")
+	f.StringVar(&c.cfg.URL, "url", "ws://127.0.0.1:8080", "WebSocket URL of the dialect's endpoint; without a path, the dialect's (stomp /websocket?x-auth-scheme=api-token, channels /ws, ess /api/ws/events/v1; streams uses only the host)")
 	f.StringVar(&c.cfg.HTTP, "http", "", "ingest base URL (default: --url's host over http)")
-	f.StringVar(&c.cfg.Dialect, "dialect", "stomp", "wire dialect (stomp)")
+	f.StringVar(&c.cfg.Dialect, "dialect", "stomp", "wire dialect: stomp, channels, ess or streams")
 	f.StringVar(&c.cfg.Key, "key", "", "API key to subscribe (and publish) with")
 	f.StringVar(&c.cfg.PublishKey, "publish-key", "", "API key to publish with (default --key)")
 	f.StringVar(&c.cfg.Org, "org", "", "org uuid (default: asked with POST /api/org/getOrgV2)")
@@ -157,13 +158,13 @@ func (c *benchCommand) runBaseline(ctx context.Context, previous []*bench.Result
 	if len(previous) > 0 {
 		org = previous[0].Org
 	}
-	proc, err := bench.StartBaselineProcess(ctx, exe, org, key)
+	proc, err := bench.StartBaselineProcess(ctx, exe, org, key, c.cfg.Dialect)
 	if err != nil {
 		return nil, err
 	}
 	defer proc.Stop()
 	cfg := c.cfg
-	cfg.URL = "ws://" + proc.Addr + "/websocket?x-auth-scheme=api-token"
+	cfg.URL = "ws://" + proc.Addr // the dialect's path
 	cfg.HTTP = ""
 	cfg.Org, cfg.Key, cfg.PublishKey = org, key, key
 	cfg.ServerPID = proc.PID
@@ -200,6 +201,7 @@ type serveBaselineCommand struct {
 	listen      string
 	org         string
 	key         string
+	dialect     string
 	maxLifetime time.Duration
 	stdinEOF    bool
 	stdout      io.Writer
@@ -210,8 +212,10 @@ func newServeBaselineCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve-baseline",
 		Short: "Run the bench's minimal reference server on a loopback address",
-		Long: `Run the minimal server herald bench --baseline measures: WebSocket STOMP at /websocket
-(CONNECT, one SUBSCRIBE with receipt), POST /api/events and POST /api/org/getOrgV2,
+		Long: `Run the minimal server herald bench --baseline measures, in one --dialect: for stomp,
+WebSocket STOMP at /websocket (CONNECT, one SUBSCRIBE with receipt); for channels, /ws
+and the token endpoint; for ess, /api/ws/events/v1; for streams, POST /session and
+/session/{id}/ws; and POST /api/events and POST /api/org/getOrgV2,
 with one API key and one org. Each event is framed once and written to every
 connection with one writev per batch. It prints "` + bench.BaselineReadyPrefix + `ADDR" once listening.
 Loopback addresses only; it stops after --max-lifetime.`,
@@ -222,6 +226,7 @@ Loopback addresses only; it stops after --max-lifetime.`,
 	f.StringVar(&c.listen, "listen", "127.0.0.1:8090", "loopback address to listen on")
 	f.StringVar(&c.org, "org", baselineOrg, "the org uuid it serves")
 	f.StringVar(&c.key, "key", baselineKey, "the API key it accepts")
+	f.StringVar(&c.dialect, "dialect", "stomp", "the dialect it speaks: stomp, channels, ess or streams")
 	f.DurationVar(&c.maxLifetime, "max-lifetime", time.Hour, "stop after this long")
 	f.BoolVar(&c.stdinEOF, "exit-on-stdin-eof", false, "stop when stdin closes (used by herald bench --baseline)")
 	f.MarkHidden("exit-on-stdin-eof")
@@ -242,7 +247,7 @@ func (c *serveBaselineCommand) Run(ctx context.Context, _ []string) error {
 			cancel()
 		}()
 	}
-	err := bench.ServeBaseline(ctx, c.listen, c.org, c.key, func(addr net.Addr) {
+	err := bench.ServeBaseline(ctx, c.listen, c.org, c.key, c.dialect, func(addr net.Addr) {
 		fmt.Fprintln(c.stdout, bench.BaselineReadyPrefix+addr.String())
 	})
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -29,15 +29,16 @@ const (
 	baselineCoalesceMax  = 1 << 20 // and at most this many bytes
 )
 
-// Baseline is the bench's reference server: just enough of herald's STOMP
-// dialect and ingest for `herald bench` (WebSocket upgrade at /websocket
-// with x-auth-apikey, CONNECTED to CONNECT, RECEIPT to SUBSCRIBE,
-// POST /api/events with one event, an array or NDJSON, and
-// POST /api/org/getOrgV2), and nothing else: no durability, no filters, no
-// per-connection queue.
+// Baseline is the bench's reference server: just enough of one of herald's
+// dialects and of its ingest for `herald bench` (for STOMP: WebSocket
+// upgrade at /websocket with x-auth-apikey, CONNECTED to CONNECT, RECEIPT
+// to SUBSCRIBE; the others in baseline_wire.go; for all, POST /api/events
+// with one event, an array or NDJSON, and POST /api/org/getOrgV2), and
+// nothing else: no durability, no filters, no per-connection queue.
 //
-// Each published event is framed once — WebSocket header and a MESSAGE
-// with herald's headers and body shape, so of the same size — and the
+// Each published event is framed once — WebSocket header and the
+// dialect's message with herald's fields and shape, so of the same size
+// (a STOMP MESSAGE, a channels alert, an ess or streams push) — and the
 // frames of a request are written to every connection with one writev,
 // by one writer goroutine per core, each owning a shard of the
 // connections; batches queued meanwhile are coalesced into the same
@@ -47,6 +48,7 @@ const (
 type Baseline struct {
 	org    string
 	key    string
+	wire   baselineWire
 	shards []*baselineShard
 	http   *http.Server
 	done   chan struct{}
@@ -79,9 +81,15 @@ type baselineConn struct {
 	dead bool // set by the writer after a failed write; writer-only
 }
 
-// NewBaseline returns a baseline server for one org and API key.
-func NewBaseline(org, key string) *Baseline {
-	b := &Baseline{org: org, key: key, done: make(chan struct{}), conns: make(map[*baselineConn]struct{})}
+// NewBaseline returns a baseline server of one dialect ("" for stomp) for
+// one org and API key.
+func NewBaseline(org, key, dialect string) (*Baseline, error) {
+	w, ok := baselineWires[cmpOr(dialect, "stomp")]
+	if !ok {
+		_, err := wireOf(dialect)
+		return nil, err
+	}
+	b := &Baseline{org: org, key: key, wire: w, done: make(chan struct{}), conns: make(map[*baselineConn]struct{})}
 	for range runtime.GOMAXPROCS(0) {
 		s := &baselineShard{queue: make(chan []byte, baselineQueue)}
 		b.shards = append(b.shards, s)
@@ -92,11 +100,11 @@ func NewBaseline(org, key string) *Baseline {
 		}()
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /websocket", b.serveWebSocket)
+	w.routes(b, mux)
 	mux.HandleFunc("POST /api/events", b.serveEvents)
 	mux.HandleFunc("POST /api/org/getOrgV2", b.serveOrg)
 	b.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return b
+	return b, nil
 }
 
 // Serve serves on ln until Close.
@@ -141,11 +149,9 @@ func (b *Baseline) serveOrg(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"error":false,"errorMsg":null,"org":{"name":"baseline","uuid":%q},"warningMsg":null}`, b.org)
 }
 
-// serveWebSocket upgrades, then reads the client's frames until it leaves.
+// serveWebSocket upgrades (the dialect's route checked the credentials),
+// then reads the client's frames until it leaves.
 func (b *Baseline) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	if !b.authorized(w, r) {
-		return
-	}
 	b.connMu.Lock()
 	full := b.closed || len(b.conns) >= baselineMaxConns
 	b.connMu.Unlock()
@@ -168,7 +174,12 @@ func (b *Baseline) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	b.workers.Add(1) // under connMu with closed false: Close's Wait has not begun
 	b.connMu.Unlock()
 	defer b.workers.Done()
-	shard := b.readLoop(c, rw.Reader)
+	var shard *baselineShard
+	if _, ok := b.wire.(stompWire); ok {
+		shard = b.readLoop(c, rw.Reader)
+	} else {
+		shard = b.readJSON(c, rw.Reader)
+	}
 	if shard != nil {
 		shard.remove(c)
 	}
@@ -224,10 +235,7 @@ func (b *Baseline) readLoop(c *baselineConn, br io.Reader) *baselineShard {
 						", to its org's topic\n\n\x00")
 					return shard
 				}
-				b.connMu.Lock()
-				shard = b.shards[b.next%len(b.shards)]
-				b.next++
-				b.connMu.Unlock()
+				shard = b.nextShard()
 				var receipt string
 				if id := f.Header("receipt"); id != nil {
 					receipt = "RECEIPT\nreceipt-id:" + string(id) + "\n\n\x00"
@@ -248,6 +256,15 @@ func (b *Baseline) readLoop(c *baselineConn, br io.Reader) *baselineShard {
 			return shard
 		}
 	}
+}
+
+// nextShard is the shard of the next subscriber.
+func (b *Baseline) nextShard() *baselineShard {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	s := b.shards[b.next%len(b.shards)]
+	b.next++
+	return s
 }
 
 // add subscribes c and writes its receipt, both under the shard's lock,
@@ -344,7 +361,7 @@ func (b *Baseline) serveEvents(w http.ResponseWriter, r *http.Request) {
 	var batch []byte
 	for i, ev := range events {
 		b.seq++
-		batch = b.appendMessage(batch, b.seq, nowMs, ev)
+		batch = b.appendMessage(batch, b.seq, nowMs, ev, b.wire)
 		if i > 0 {
 			answer = append(answer, ',')
 		}
@@ -367,34 +384,27 @@ func (b *Baseline) serveEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // appendMessage appends one event as herald would send it to a bench
-// connection: an unmasked WebSocket text frame holding a MESSAGE with
-// herald's headers, and the body with "id", "channel", "org" and
-// "timestampMs" added (at the front rather than in key order; the size is
-// what matters).
-func (b *Baseline) appendMessage(dst []byte, id uint64, nowMs int64, event []byte) []byte {
-	var body []byte
-	body = append(body, `{"id":"`...)
-	body = strconv.AppendUint(body, id, 10)
-	body = append(body, `","channel":"events","org":"`...)
-	body = append(body, b.org...)
-	body = append(body, `","timestampMs":`...)
-	body = strconv.AppendInt(body, nowMs, 10)
+// connection: an unmasked WebSocket text frame holding w's message.
+func (b *Baseline) appendMessage(dst []byte, id uint64, nowMs int64, event []byte, w baselineWire) []byte {
+	msg := w.appendPayload(nil, b, id, nowMs, event)
+	dst = appendServerHeader(dst, len(msg))
+	return append(dst, msg...)
+}
+
+// appendBody appends the body herald delivers for event: "id", "channel",
+// "org" and "timestampMs" added (at the front rather than in key order;
+// the size is what matters).
+func (b *Baseline) appendBody(dst []byte, id uint64, nowMs int64, event []byte) []byte {
+	dst = append(dst, `{"id":"`...)
+	dst = strconv.AppendUint(dst, id, 10)
+	dst = append(dst, `","channel":"events","org":"`...)
+	dst = append(dst, b.org...)
+	dst = append(dst, `","timestampMs":`...)
+	dst = strconv.AppendInt(dst, nowMs, 10)
 	if rest := bytes.TrimSpace(event[1:]); len(rest) > 0 && rest[0] != '}' {
-		body = append(body, ',')
+		dst = append(dst, ',')
 	}
-	body = append(body, bytes.TrimSpace(event[1:])...)
-	var frame []byte
-	frame = append(frame, "MESSAGE\ndestination:/topic/change/"...)
-	frame = append(frame, b.org...)
-	frame = append(frame, "\nmessage-id:"...)
-	frame = strconv.AppendUint(frame, id, 10)
-	frame = append(frame, "\ncontent-type:application/json\ncontent-length:"...)
-	frame = strconv.AppendInt(frame, int64(len(body)), 10)
-	frame = append(frame, "\nsubscription:"+subscriptionID+"\n\n"...)
-	frame = append(frame, body...)
-	frame = append(frame, 0)
-	dst = appendServerHeader(dst, len(frame))
-	return append(dst, frame...)
+	return append(dst, bytes.TrimSpace(event[1:])...)
 }
 
 // splitEvents splits one event object, a JSON array of them, or NDJSON
@@ -461,7 +471,7 @@ func appendServerHeader(dst []byte, n int) []byte {
 // if not nil, receives the bound address once it listens. Only loopback
 // addresses are accepted: the baseline has one key and no limits worth
 // exposing.
-func ServeBaseline(ctx context.Context, addr, org, key string, ready func(net.Addr)) error {
+func ServeBaseline(ctx context.Context, addr, org, key, dialect string, ready func(net.Addr)) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
@@ -469,11 +479,14 @@ func ServeBaseline(ctx context.Context, addr, org, key string, ready func(net.Ad
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("the baseline listens on loopback only, not %q", addr)
 	}
+	b, err := NewBaseline(org, key, dialect)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	b := NewBaseline(org, key)
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -24,11 +24,12 @@ type BaselineProcess struct {
 	stdin io.WriteCloser
 }
 
-// StartBaselineProcess runs `exe bench serve-baseline` on a random loopback
-// port and waits until it listens. The child exits when its stdin closes,
+// StartBaselineProcess runs `exe bench serve-baseline` of a dialect on a
+// random loopback port and waits until it listens. The child exits when its stdin closes,
 // so it cannot outlive this process by more than a moment.
-func StartBaselineProcess(ctx context.Context, exe, org, key string) (*BaselineProcess, error) {
-	cmd := exec.Command(exe, "bench", "serve-baseline", "--listen", "127.0.0.1:0", "--org", org, "--key", key, "--exit-on-stdin-eof")
+func StartBaselineProcess(ctx context.Context, exe, org, key, dialect string) (*BaselineProcess, error) {
+	cmd := exec.Command(exe, "bench", "serve-baseline", "--listen", "127.0.0.1:0", "--org", org, "--key", key,
+		"--dialect", cmpOr(dialect, "stomp"), "--exit-on-stdin-eof")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

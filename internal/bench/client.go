@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,7 +28,12 @@ const readBufferSize = 4096
 
 // dialer opens bench connections.
 type dialer struct {
-	url      string // ws://host:port/websocket?...
+	wire     wire
+	url      string // the dialect's WebSocket URL, ws://host:port/websocket?...
+	wsBase   string // ws://host:port
+	http     string // http://host:port, for the dialects' HTTP steps
+	hc       *http.Client
+	token    string // what wire.prepare fetched for every connection
 	key      string
 	org      string
 	timeout  time.Duration
@@ -34,11 +41,22 @@ type dialer struct {
 	perIP    int      // connections per source address
 }
 
+func newDialer(w wire, cfg Config, localIPs []net.IP, perIP int) *dialer {
+	u, _ := url.Parse(cfg.URL) // checked by withDefaults
+	return &dialer{
+		wire: w, url: cfg.URL, wsBase: u.Scheme + "://" + u.Host, http: strings.TrimSuffix(cfg.HTTP, "/"),
+		hc: &http.Client{Timeout: cfg.ConnectTimeout, Transport: &http.Transport{
+			MaxIdleConnsPerHost: cfg.DialConcurrency, DisableCompression: true,
+		}},
+		key: cfg.Key, org: cfg.Org, timeout: cfg.ConnectTimeout, localIPs: localIPs, perIP: perIP,
+	}
+}
+
 // slowReceiveBuffer is a slow connection's socket receive buffer: small,
 // so that what it does not read backs up into the server at once.
 const slowReceiveBuffer = 8 << 10
 
-// clientConn is one subscribed STOMP connection. Only its reader goroutine
+// clientConn is one subscribed connection. Only its reader goroutine
 // touches the unexported plain fields; the atomics are read by the run.
 type clientConn struct {
 	nc     net.Conn
@@ -72,8 +90,9 @@ type runClock struct {
 	measureStart atomic.Int64 // Unix ns; events stamped before are warm-up
 }
 
-// dial opens connection i, sends CONNECT and SUBSCRIBE with a receipt, and
-// returns once the RECEIPT arrived: the subscription is then active.
+// dial opens connection i, authenticates and subscribes as its dialect
+// does (STOMP: CONNECT and SUBSCRIBE with a receipt), and returns once the
+// server confirmed the subscription: it is then active.
 func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 	nd := &net.Dialer{Timeout: d.timeout}
 	if c.slow > 0 {
@@ -88,20 +107,24 @@ func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 	if len(d.localIPs) > 0 {
 		nd.LocalAddr = &net.TCPAddr{IP: d.localIPs[min(i/d.perIP, len(d.localIPs)-1)]}
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	target, header, err := d.wire.open(ctx, d)
+	if err != nil {
+		return err
+	}
 	wd := ws.Dialer{
 		Timeout: d.timeout,
-		Header:  ws.HandshakeHeaderHTTP(http.Header{"x-auth-apikey": {d.key}}),
+		Header:  ws.HandshakeHeaderHTTP(header),
 		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return nd.DialContext(ctx, network, addr)
 		},
 		ReadBufferSize: 1024,
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	// A background context: the Timeout bounds the handshake without the
 	// interrupter goroutine a cancellable context costs per dial.
-	nc, br, _, err := wd.Dial(context.Background(), d.url)
+	nc, br, _, err := wd.Dial(context.Background(), target)
 	if err != nil {
 		return fmt.Errorf("WebSocket handshake: %w", err)
 	}
@@ -112,14 +135,15 @@ func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 		br.Read(pending)
 		ws.PutReader(br)
 	}
-	var out []byte
-	out = appendClientFrame(out, "CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\x00")
-	out = appendClientFrame(out, "SUBSCRIBE\nid:"+subscriptionID+"\ndestination:/topic/change/"+d.org+
-		"\nack:auto\nreceipt:"+subscriptionID+"\n\n\x00")
+	out, subscribe := d.wire.hello(d)
+	if out == nil { // nothing to authenticate: subscribe at once
+		c.connected = true
+		out, subscribe = subscribe, nil
+	}
 	nc.SetDeadline(time.Now().Add(d.timeout))
 	if _, err := nc.Write(out); err != nil {
 		nc.Close()
-		return fmt.Errorf("send CONNECT: %w", err)
+		return fmt.Errorf("send the first messages: %w", err)
 	}
 	c.onF = c.onFrame
 	if len(pending) > 0 {
@@ -130,6 +154,13 @@ func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 	}
 	buf := make([]byte, 512)
 	for !c.subscribed && c.failure == nil {
+		if c.connected && subscribe != nil {
+			if _, err := nc.Write(subscribe); err != nil {
+				c.failure = fmt.Errorf("send the subscription: %w", err)
+				break
+			}
+			subscribe = nil
+		}
 		n, err := nc.Read(buf)
 		if n > 0 {
 			c.readAt = time.Now().UnixNano()
@@ -138,7 +169,7 @@ func (d *dialer) dial(ctx context.Context, i int, c *clientConn) error {
 			}
 		}
 		if err != nil && c.failure == nil {
-			c.failure = fmt.Errorf("waiting for RECEIPT: %w", err)
+			c.failure = fmt.Errorf("waiting for the subscription's confirmation: %w", err)
 		}
 	}
 	if c.failure != nil {
@@ -178,11 +209,16 @@ func (c *clientConn) onFrame(f *Frame) {
 	case CommandConnected:
 		c.connected = true
 	case CommandReceipt:
-		if string(f.Header("receipt-id")) == subscriptionID && c.connected {
+		// A JSON dialect's scanner reports only the bench's own answer.
+		if c.connected && (c.stream.Scan != nil || string(f.Header("receipt-id")) == subscriptionID) {
 			c.subscribed = true
 		}
 	case CommandError:
-		if c.failure == nil {
+		switch {
+		case c.failure != nil:
+		case c.stream.Scan != nil:
+			c.failure = fmt.Errorf("server refused: %s", clipBytes(f.Raw, 300))
+		default:
 			c.failure = fmt.Errorf("server sent ERROR %q: %s", f.Header("message"), bytes.TrimSpace(f.Body()))
 		}
 	case CommandPing:
@@ -248,6 +284,13 @@ func (c *clientConn) close() {
 		tc.SetLinger(0)
 	}
 	c.nc.Close()
+}
+
+func clipBytes(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
 }
 
 // appendClientFrame appends a masked, final text frame, as a client must send.

@@ -27,9 +27,13 @@ const (
 // Config is one bench run. Zero fields take the defaults noted, applied in
 // withDefaults.
 type Config struct {
-	URL        string  // WebSocket URL of the STOMP endpoint (required)
+	// URL is the WebSocket URL of the dialect's endpoint (required); with
+	// no path, the dialect's: /websocket?x-auth-scheme=api-token (stomp),
+	// /ws (channels), /api/ws/events/v1 (ess); streams takes only its host
+	// (its path is /session/{id}/ws).
+	URL        string
 	HTTP       string  // ingest base URL; default: URL's scheme made http(s), same host
-	Dialect    string  // "stomp" (default; the only one so far)
+	Dialect    string  // stomp (default), channels, ess or streams
 	Key        string  // API key to subscribe with (and publish, unless PublishKey)
 	PublishKey string  // API key to publish with; default Key
 	Org        string  // org uuid; default: asked with POST /api/org/getOrgV2
@@ -80,14 +84,19 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		c.HTTP = scheme + "://" + u.Host
 	}
-	if h, err := url.Parse(c.HTTP); err != nil || (h.Scheme != "http" && h.Scheme != "https") || h.Host == "" {
-		return c, fmt.Errorf("--http %q: want http://host:port", c.HTTP)
-	}
 	if c.Dialect == "" {
 		c.Dialect = "stomp"
 	}
-	if c.Dialect != "stomp" {
-		return c, fmt.Errorf("--dialect %q: only stomp is supported so far", c.Dialect)
+	w, err := wireOf(c.Dialect)
+	if err != nil {
+		return c, err
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path, u.RawQuery = "", ""
+		c.URL = u.String() + w.defaultPath()
+	}
+	if h, err := url.Parse(c.HTTP); err != nil || (h.Scheme != "http" && h.Scheme != "https") || h.Host == "" {
+		return c, fmt.Errorf("--http %q: want http://host:port", c.HTTP)
 	}
 	if c.Key == "" {
 		return c, errors.New("an API key is required (--key)")

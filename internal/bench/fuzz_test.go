@@ -76,3 +76,58 @@ func FuzzScanFrame(f *testing.F) {
 		_ = fr.Header("message-id")
 	})
 }
+
+// jsonSeeds are real messages of the JSON dialects, replies and pushes.
+func jsonSeeds() []string {
+	return []string{channelsPush, essPush, streamsPush,
+		`{"type":"auth_response","success":true}`, `{"type":"subscribed","channel":"alerts","filters":{}}`,
+		`{"commandId":1,"status":201,"sessionId":"5c1e"}`, `{"commandId":2,"status":400,"error":{"errorText":"x"}}`,
+		`{"head":{"msgId":"sub-0","ok":true,"errors":[],"messages":[]},"body":{}}`,
+		`{"events":[{"id":"1","data":"]"},{"id":"2"},[1,{"a":"\"]"}]]}`}
+}
+
+// FuzzScanJSON checks the JSON dialects' scanners: no panic, every frame's
+// bytes within the message, a stamp only from bytes holding the marker,
+// and an event id only on events.
+func FuzzScanJSON(f *testing.F) {
+	for _, s := range jsonSeeds() {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		for name, scan := range scanners {
+			scan(msg, Marker("r1"), new(Frame), func(fr *Frame) {
+				if len(fr.Raw) > len(msg) || (len(fr.Raw) > 0 && !bytes.Contains(msg, fr.Raw)) {
+					t.Fatalf("%s: frame bytes %q not from the message", name, fr.Raw)
+				}
+				if fr.Stamped && (fr.Command != CommandMessage || fr.Stamp < 0 || !bytes.Contains(fr.Raw, Marker("r1"))) {
+					t.Fatalf("%s: stamp %d from %q", name, fr.Stamp, fr.Raw)
+				}
+				if fr.HasID && fr.Command != CommandMessage {
+					t.Fatalf("%s: an id on a %v frame", name, fr.Command)
+				}
+			})
+		}
+	})
+}
+
+// FuzzStreamMessages checks that a stream reading a JSON dialect gives the
+// same frames however its input is split.
+func FuzzStreamMessages(f *testing.F) {
+	for i, s := range jsonSeeds() {
+		f.Add(serverFrame(opText, s), uint16(i*17))
+	}
+	f.Add(jsonWire(`{"commandId":1,"status":201}`, essPush), uint16(200))
+	f.Fuzz(func(t *testing.T, wire []byte, at uint16) {
+		split := int(at) % (len(wire) + 1)
+		for name, scan := range scanners {
+			whole, errWhole := collectJSON(scan, clone(wire))
+			parts, errParts := collectJSON(scan, clone(wire[:split]), clone(wire[split:]))
+			if (errWhole == nil) != (errParts == nil) {
+				t.Fatalf("%s: whole: %v, split at %d: %v", name, errWhole, split, errParts)
+			}
+			if strings.Join(whole, "|") != strings.Join(parts, "|") {
+				t.Fatalf("%s: split at %d:\n got %q\nwant %q", name, split, parts, whole)
+			}
+		}
+	})
+}

@@ -17,18 +17,24 @@ import (
 // the "events" channel.
 const eventHead = `{"entity":"BENCH","type":"CREATE",`
 
+// alertHead opens the events of a channels run: that dialect pushes only
+// its four channels, and of an alert it pushes "metadata" as it is, where
+// the stamp and pad go.
+const alertHead = `{"entity":"BENCH","type":"CREATE","channel":"alerts","metadata":{`
+
 // eventShape is how the publisher builds events of a run.
 type eventShape struct {
-	run string
-	pad string // the pad field's value, sized so the delivered body is about --size bytes
+	run    string
+	pad    string // the pad field's value, sized so the delivered body is about --size bytes
+	alerts bool   // on the alerts channel, stamp and pad in "metadata"
 }
 
 // newEventShape sizes events so that the body of the MESSAGE a herald
 // client receives for them (the event plus the fields herald adds, see
 // docs/stomp.md) is about size bytes. It returns the shape and the body
 // size it aims at, larger than size when size is below the smallest body.
-func newEventShape(run, org string, size int) (eventShape, int) {
-	s := eventShape{run: run}
+func newEventShape(run, org string, size int, alerts bool) (eventShape, int) {
+	s := eventShape{run: run, alerts: alerts}
 	// Unix nanoseconds have 19 digits until 2286, so every stamp is as long.
 	base := deliveredBodyBytes(org, len(s.appendEvent(nil, time.Now().UnixNano())))
 	pad := 0
@@ -48,12 +54,19 @@ func deliveredBodyBytes(org string, n int) int {
 
 // appendEvent appends one event stamped with the publish time ns.
 func (s eventShape) appendEvent(dst []byte, ns int64) []byte {
-	dst = append(dst, eventHead...)
+	if s.alerts {
+		dst = append(dst, alertHead...)
+	} else {
+		dst = append(dst, eventHead...)
+	}
 	dst = appendStampField(dst, s.run, ns)
 	if s.pad != "" {
 		dst = append(dst, `,"pad":"`...)
 		dst = append(dst, s.pad...)
 		dst = append(dst, '"')
+	}
+	if s.alerts {
+		dst = append(dst, '}')
 	}
 	return append(dst, '}')
 }

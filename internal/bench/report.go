@@ -57,11 +57,16 @@ func WriteTable(w io.Writer, runs ...*Result) error {
 		return nil
 	}
 	first := runs[0]
-	fmt.Fprintf(w, "herald bench: %d connections, rate %s, batch %d, %d publishers, %gs measured after %gs warm-up\n",
-		first.Conns, first.Rate, first.Batch, first.Publishers, first.DurationSeconds, first.WarmupSeconds)
-	fmt.Fprintf(w, "events padded to MESSAGE bodies of ~%d bytes (received body/frame: %s)\n\n", first.BodyBytesTarget, join(runs, func(r *Result) string {
-		return fmt.Sprintf("%s %.0f/%.0f B", r.Label, r.BodyBytes, r.FrameBytes)
-	}))
+	fmt.Fprintf(w, "herald bench: %s, %d connections, rate %s, batch %d, %d publishers, %gs measured after %gs warm-up\n",
+		cmpOr(first.Dialect, "stomp"), first.Conns, first.Rate, first.Batch, first.Publishers, first.DurationSeconds, first.WarmupSeconds)
+	if first.Dialect == "" || first.Dialect == "stomp" {
+		fmt.Fprintf(w, "events padded to MESSAGE bodies of ~%d bytes (received body/frame: %s)\n\n", first.BodyBytesTarget, join(runs, func(r *Result) string {
+			return fmt.Sprintf("%s %.0f/%.0f B", r.Label, r.BodyBytes, r.FrameBytes)
+		}))
+	} else {
+		fmt.Fprintf(w, "events padded as for STOMP bodies of ~%d bytes (received %s messages: %s)\n\n", first.BodyBytesTarget, first.Dialect,
+			join(runs, func(r *Result) string { return fmt.Sprintf("%s %.0f B", r.Label, r.FrameBytes) }))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	var compare *Comparison
 	if len(runs) == 2 && runs[1].Label == "baseline" {

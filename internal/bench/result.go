@@ -4,7 +4,8 @@ package bench
 // connections; an event delivered to 10,000 connections is 10,000
 // deliveries.
 type Result struct {
-	Label      string `json:"label"` // "herald" or "baseline"
+	Label      string `json:"label"`   // "herald" or "baseline"
+	Dialect    string `json:"dialect"` // stomp, channels, ess or streams
 	URL        string `json:"url"`
 	Org        string `json:"org"`
 	Conns      int    `json:"conns"`
@@ -14,7 +15,9 @@ type Result struct {
 	// BodyBytesTarget is the MESSAGE body size (the event as delivered)
 	// the events were padded for; BodyBytes and FrameBytes are the
 	// averages received (FrameBytes: the STOMP frame, headers and NUL
-	// included, without the 2–4 bytes of WebSocket header).
+	// included, without the 2–4 bytes of WebSocket header). For the JSON
+	// dialects both are the event's message (for ess, its element of the
+	// "events" array); the events are padded as for STOMP.
 	BodyBytesTarget int     `json:"bodyBytesTarget"`
 	BodyBytes       float64 `json:"bodyBytes"`
 	FrameBytes      float64 `json:"frameBytes"`

@@ -52,9 +52,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r := &runner{cfg: cfg, clock: &runClock{}, start: time.Now()}
 	r.clock.measureStart.Store(math.MaxInt64)
 	r.id = newRunID()
-	shape, target := newEventShape(r.id, cfg.Org, cfg.Size)
+	w, _ := wireOf(cfg.Dialect) // checked by withDefaults
+	shape, target := newEventShape(r.id, cfg.Org, cfg.Size, w.alertEvents())
 	r.res = &Result{
-		Label: cfg.Label, URL: cfg.URL, Org: cfg.Org, Conns: cfg.Conns, Rate: FormatRate(cfg.Rate),
+		Label: cfg.Label, Dialect: cfg.Dialect, URL: cfg.URL, Org: cfg.Org, Conns: cfg.Conns, Rate: FormatRate(cfg.Rate),
 		Batch: cfg.Batch, Publishers: cfg.Publishers, BodyBytesTarget: target,
 		WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(),
 	}
@@ -64,8 +65,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, fmt.Errorf("--server-pid: %w", err)
 		}
 	}
-	d := &dialer{url: cfg.URL, key: cfg.Key, org: cfg.Org, timeout: cfg.ConnectTimeout, localIPs: localIPs, perIP: perIP}
+	d := newDialer(w, cfg, localIPs, perIP)
+	defer d.hc.CloseIdleConnections()
 	defer r.closeAll()
+	if err := w.prepare(ctx, d); err != nil {
+		return nil, err
+	}
 	if err := r.connect(ctx, d); err != nil {
 		return nil, err
 	}
@@ -128,6 +133,7 @@ func (r *runner) connect(ctx context.Context, d *dialer) error {
 			c.hist, c.slow = &r.slowHist, r.cfg.SlowRate
 		}
 		c.stream.Marker = marker
+		c.stream.Scan = d.wire.scanner()
 		r.conns[i] = c
 		r.wg.Add(1)
 		go func() {

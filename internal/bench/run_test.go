@@ -17,14 +17,21 @@ const (
 	testKey = "bench-key-1"
 )
 
-// startBaseline serves a baseline on a random loopback port.
-func startBaseline(t *testing.T) string {
+// dialects are the bench's dialects, each tested against herald and the
+// baseline.
+var dialects = []string{"stomp", "channels", "ess", "streams"}
+
+// startBaseline serves a baseline of a dialect on a random loopback port.
+func startBaseline(t *testing.T, dialect string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := NewBaseline(testOrg, testKey)
+	b, err := NewBaseline(testOrg, testKey, dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- b.Serve(ln) }()
 	t.Cleanup(func() {
@@ -36,22 +43,29 @@ func startBaseline(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startHerald runs a real herald server in-process with one org and key.
+// startHerald runs a real herald server in-process with one org and key,
+// and a JWT secret for the channels dialect's tokens, whose per-user
+// connection limits are raised: every bench connection is the same user.
 func startHerald(t *testing.T) string {
 	t.Helper()
 	return servertest.Start(t, server.Config{
 		Listen:  "127.0.0.1:0",
 		DataDir: t.TempDir(),
+		Auth:    server.AuthConfig{JWTSecret: "bench-test-secret-0123456789abcdef0123"},
+		Limits: server.LimitsConfig{Channels: server.ChannelsLimits{
+			ConnectionsPerUser: 1000, ConnectsPerMinute: 1000}},
 		Orgs: []server.OrgConfig{{UUID: testOrg, Name: "acme",
 			APIKeys: []server.APIKeyConfig{{Key: testKey, Scopes: []string{"subscribe", "publish"}}}}},
 	}).Addr()
 }
 
-// smallRun is a short run of 50 connections; the org is learned with
-// getOrgV2 and the server's own process measured.
-func smallRun(addr, label string) Config {
+// smallRun is a short run of 50 connections of a dialect at its default
+// path; the org is learned with getOrgV2 and the server's own process
+// measured.
+func smallRun(addr, label, dialect string) Config {
 	return Config{
-		URL:       "ws://" + addr + "/websocket?x-auth-scheme=api-token",
+		URL:       "ws://" + addr,
+		Dialect:   dialect,
 		Key:       testKey,
 		Conns:     50,
 		Rate:      500,
@@ -96,11 +110,20 @@ func checkRun(t *testing.T, res *Result) {
 	if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max {
 		t.Errorf("latency %+v", res.Latency)
 	}
-	if diff := res.BodyBytes - float64(res.BodyBytesTarget); diff < -8 || diff > 8 {
-		t.Errorf("bodies of %.1f bytes, padded for %d", res.BodyBytes, res.BodyBytesTarget)
-	}
-	if res.FrameBytes < res.BodyBytes+100 {
-		t.Errorf("frames of %.1f bytes for bodies of %.1f", res.FrameBytes, res.BodyBytes)
+	switch res.Dialect {
+	case "stomp":
+		if diff := res.BodyBytes - float64(res.BodyBytesTarget); diff < -8 || diff > 8 {
+			t.Errorf("bodies of %.1f bytes, padded for %d", res.BodyBytes, res.BodyBytesTarget)
+		}
+		if res.FrameBytes < res.BodyBytes+100 {
+			t.Errorf("frames of %.1f bytes for bodies of %.1f", res.FrameBytes, res.BodyBytes)
+		}
+	default:
+		// The JSON dialects' messages hold the event, padded like STOMP's
+		// body, in their own envelope.
+		if res.FrameBytes < float64(res.BodyBytesTarget)-150 || res.FrameBytes > float64(res.BodyBytesTarget)+400 {
+			t.Errorf("messages of %.1f bytes for events padded to a %d-byte STOMP body", res.FrameBytes, res.BodyBytesTarget)
+		}
 	}
 	if res.Server == nil || res.Server.RSSAfterBytes <= 0 || res.Server.CPUSeconds < 0 {
 		t.Errorf("server stats %+v", res.Server)
@@ -108,22 +131,34 @@ func checkRun(t *testing.T, res *Result) {
 }
 
 func TestRunAgainstBaseline(t *testing.T) {
-	res, err := Run(context.Background(), smallRun(startBaseline(t), "baseline"))
-	if err != nil {
-		t.Fatal(err)
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			res, err := Run(context.Background(), smallRun(startBaseline(t, dialect), "baseline", dialect))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRun(t, res)
+		})
 	}
-	checkRun(t, res)
 }
 
 func TestRunAgainstHerald(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a herald server")
 	}
-	res, err := Run(context.Background(), smallRun(startHerald(t), "herald"))
-	if err != nil {
-		t.Fatal(err)
+	addr := startHerald(t) // one server: each run has its own marker
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			res, err := Run(context.Background(), smallRun(addr, "herald", dialect))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRun(t, res)
+			if res.Foreign != 0 && dialect != "channels" {
+				t.Logf("%d events of earlier runs", res.Foreign)
+			}
+		})
 	}
-	checkRun(t, res)
 }
 
 // TestRunWithSlowConnections: two of 50 connections read at 2 KB/s; the
@@ -133,7 +168,7 @@ func TestRunWithSlowConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a herald server")
 	}
-	cfg := smallRun(startHerald(t), "herald")
+	cfg := smallRun(startHerald(t), "herald", "stomp")
 	cfg.SlowConns, cfg.SlowRate = 2, 2000
 	res, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -176,5 +211,47 @@ func TestParseShareAndBytes(t *testing.T) {
 		if _, err := ParseBytes(bad); err == nil {
 			t.Errorf("ParseBytes(%q) accepted", bad)
 		}
+	}
+}
+
+// TestRunRefusedKey: a key the server refuses fails the run at the
+// dialect's first step, saying which.
+func TestRunRefusedKey(t *testing.T) {
+	want := map[string]string{
+		"stomp":    "WebSocket handshake",
+		"channels": "a token for the channels dialect",
+		"ess":      "WebSocket handshake",
+		"streams":  "/session",
+	}
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			cfg := smallRun(startBaseline(t, dialect), "baseline", dialect)
+			cfg.Org, cfg.Key, cfg.Conns = testOrg, "wrong-key", 3
+			_, err := Run(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), want[dialect]) {
+				t.Fatalf("err = %v, want one naming %q", err, want[dialect])
+			}
+		})
+	}
+}
+
+// TestRunChannelsUserLimit: herald's per-user channels limits (60 new
+// connections a minute, 100 at once by default) refuse a bench of 101
+// connections, all one user, and the run says which limit.
+func TestRunChannelsUserLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a herald server")
+	}
+	addr := servertest.Start(t, server.Config{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Auth: server.AuthConfig{JWTSecret: "bench-test-secret-0123456789abcdef0123"},
+		Orgs: []server.OrgConfig{{UUID: testOrg, Name: "acme",
+			APIKeys: []server.APIKeyConfig{{Key: testKey, Scopes: []string{"subscribe", "publish"}}}}},
+	}).Addr()
+	cfg := smallRun(addr, "herald", "channels")
+	cfg.Conns = 101
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "auth_response") || !strings.Contains(err.Error(), "limits.channels.") {
+		t.Fatalf("err = %v, want the auth_response naming the limit", err)
 	}
 }

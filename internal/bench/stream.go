@@ -31,23 +31,39 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("server closed the WebSocket: %d %s", e.Code, e.Reason)
 }
 
-// errFrameTooLarge is returned when one STOMP frame exceeds MaxFrame.
-var errFrameTooLarge = errors.New("STOMP frame too large")
+// errFrameTooLarge is returned when one STOMP frame or message exceeds
+// MaxFrame.
+var errFrameTooLarge = errors.New("frame too large")
 
-// Stream decodes what a server sends on a WebSocket that carries STOMP:
-// WebSocket frames, split anywhere across reads, whose data payloads
-// concatenate into a stream of STOMP frames and heart-beats. It is a pure
-// decoder — bytes in, frames out — keeping partial frames between calls.
-// The zero value works without a marker; set Marker to read publish times.
+// MessageScanner reads one WebSocket message of a JSON dialect and calls on
+// with f, the caller's scratch frame (so that no frame escapes), for each
+// frame the message holds: an event (CommandMessage), the answer that
+// authenticates (CommandConnected) or subscribes (CommandReceipt), a
+// refusal (CommandError), or anything else (CommandOther). Frames alias
+// msg; on must not keep them. marker is the run's marker (see Marker).
+type MessageScanner func(msg, marker []byte, f *Frame, on func(*Frame))
+
+// Stream decodes what a server sends on a WebSocket: WebSocket frames,
+// split anywhere across reads. Without Scan their data payloads
+// concatenate into a stream of STOMP frames and heart-beats; with Scan
+// each WebSocket message (a JSON dialect's unit) goes to Scan whole. It is
+// a pure decoder — bytes in, frames out — keeping partial frames between
+// calls. The zero value reads STOMP without a marker; set Marker to read
+// publish times.
 type Stream struct {
 	Marker   []byte // the run's marker (see Marker); empty: no stamps
-	MaxFrame int    // bound on one STOMP frame; default 1 MiB
+	MaxFrame int    // bound on one STOMP frame or message; default 1 MiB
+	// Scan, if not nil, reads one WebSocket message of a JSON dialect
+	// (see ScanChannels, ScanESS, ScanStreams).
+	Scan MessageScanner
 
 	header  [14]byte // a WebSocket frame header being collected
 	headerN int
 	remain  uint64 // payload bytes left in the current WebSocket frame
 	inFrame bool   // between a complete header and the end of its payload
 	opcode  byte   // of the current frame
+	fin     bool   // the current frame ends its message
+	got     uint64 // payload bytes of the current frame seen so far
 	mask    [4]byte
 	masked  bool
 	maskPos int
@@ -83,6 +99,8 @@ func (s *Stream) Feed(b []byte, on func(*Frame)) error {
 		chunk := b[:k]
 		b = b[k:]
 		s.remain -= k
+		whole := s.got == 0 && s.remain == 0 // the frame's payload in one piece
+		s.got += k
 		if s.masked {
 			for i := range chunk {
 				chunk[i] ^= s.mask[s.maskPos&3]
@@ -91,6 +109,10 @@ func (s *Stream) Feed(b []byte, on func(*Frame)) error {
 		}
 		if s.opcode >= opClose {
 			s.control = append(s.control, chunk...)
+		} else if s.Scan != nil {
+			if err := s.feedMessage(chunk, whole, on); err != nil {
+				return err
+			}
 		} else if err := s.feedSTOMP(chunk, on); err != nil {
 			return err
 		}
@@ -128,6 +150,8 @@ func (s *Stream) readHeader(b []byte) (int, error) {
 		return used, errors.New("WebSocket frame with reserved bits set")
 	}
 	s.opcode = h[0] & 0x0f
+	s.fin = h[0]&0x80 != 0
+	s.got = 0
 	s.masked = h[1]&0x80 != 0
 	length := uint64(h[1] & 0x7f)
 	rest := h[2:]
@@ -186,6 +210,34 @@ func (s *Stream) endFrame(on func(*Frame)) error {
 	case opPing:
 		s.frame = Frame{Command: CommandPing, Raw: s.control}
 		on(&s.frame)
+	case opContinuation, opText, opBinary:
+		if s.Scan != nil && s.got == 0 && s.fin {
+			// An empty final frame: the message is what was carried.
+			return s.feedMessage(nil, false, on)
+		}
+	}
+	return nil
+}
+
+// feedMessage consumes a piece of a JSON dialect's message: it hands a
+// message in one piece to Scan as it is, and carries a fragmented one
+// until its final frame.
+func (s *Stream) feedMessage(p []byte, whole bool, on func(*Frame)) error {
+	maxFrame := s.MaxFrame
+	if maxFrame <= 0 {
+		maxFrame = defaultMaxFrame
+	}
+	if whole && s.fin && len(s.carry) == 0 {
+		s.Scan(p, s.Marker, &s.frame, on)
+		return nil
+	}
+	if len(s.carry)+len(p) > maxFrame {
+		return errFrameTooLarge
+	}
+	s.carry = append(s.carry, p...)
+	if s.fin && s.remain == 0 {
+		s.Scan(s.carry, s.Marker, &s.frame, on)
+		s.carry = s.carry[:0]
 	}
 	return nil
 }
