@@ -189,6 +189,28 @@ func (b *Baseline) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	nc.Close()
 }
 
+// readClientFrame reads one masked client frame of at most 64 KiB and
+// unmasks it. ok is false when the client left, closed or broke the
+// protocol; payload is nil for a ping or pong; fin is the frame's FIN.
+func readClientFrame(br io.Reader) (payload []byte, fin, ok bool) {
+	h, err := ws.ReadHeader(br)
+	if err != nil || h.Length > 64<<10 || !h.Masked {
+		return nil, false, false
+	}
+	payload = make([]byte, h.Length)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return nil, false, false
+	}
+	ws.Cipher(payload, h.Mask, 0)
+	switch h.OpCode {
+	case ws.OpClose:
+		return nil, false, false
+	case ws.OpPing, ws.OpPong:
+		return nil, h.Fin, true
+	}
+	return payload, h.Fin, true
+}
+
 // readLoop answers CONNECT and SUBSCRIBE and returns when the client
 // leaves, with the shard it subscribed on (nil if none).
 func (b *Baseline) readLoop(c *baselineConn, br io.Reader) *baselineShard {
@@ -196,20 +218,12 @@ func (b *Baseline) readLoop(c *baselineConn, br io.Reader) *baselineShard {
 	var stomp []byte
 	connected := false
 	for {
-		h, err := ws.ReadHeader(br)
-		if err != nil || h.Length > 64<<10 || !h.Masked {
+		payload, _, ok := readClientFrame(br)
+		if !ok {
 			return shard
 		}
-		payload := make([]byte, h.Length)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return shard
-		}
-		ws.Cipher(payload, h.Mask, 0)
-		switch h.OpCode {
-		case ws.OpClose:
-			return shard
-		case ws.OpPing, ws.OpPong:
-			continue
+		if payload == nil {
+			continue // a ping or pong
 		}
 		stomp = append(stomp, payload...)
 		for {

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/herald-gw/herald/internal/jsonscan"
 )
 
@@ -64,22 +62,14 @@ func (b *Baseline) readJSON(c *baselineConn, br io.Reader) *baselineShard {
 	var st baselineState
 	var msg []byte
 	for {
-		h, err := ws.ReadHeader(br)
-		if err != nil || h.Length > 64<<10 || !h.Masked {
+		payload, fin, ok := readClientFrame(br)
+		if !ok {
 			return shard
 		}
-		payload := make([]byte, h.Length)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return shard
+		if payload == nil {
+			continue // a ping or pong
 		}
-		ws.Cipher(payload, h.Mask, 0)
-		switch h.OpCode {
-		case ws.OpClose:
-			return shard
-		case ws.OpPing, ws.OpPong:
-			continue
-		}
-		if msg = append(msg, payload...); !h.Fin {
+		if msg = append(msg, payload...); !fin {
 			if len(msg) > 64<<10 {
 				return shard
 			}
