@@ -82,7 +82,8 @@ type Registry interface {
 	Devices(ctx context.Context, org string) ([]Device, error)
 	DeleteDevice(ctx context.Context, org, uuid string) error
 	// WatchDevices calls fn, from one goroutine, with every stored device
-	// of every org, then with each device as it is put, until ctx is done;
+	// of every org, then with each device as it is put, or as it is
+	// deleted (a Device with Org, UUID and Deleted only), until ctx is done;
 	// it returns ctx.Err() then. ready, if not nil, is called once, after
 	// the devices stored when the watch began were passed to fn. A watch
 	// that falls behind may skip a version of a device that was replaced

@@ -63,6 +63,9 @@ type Device struct {
 	Name   string `json:"name"`
 	Kind   string `json:"kind"`             // camera | sensor | door | microphone | input | output | …
 	Number int64  `json:"number,omitempty"` // optional numeric id (0 = none)
+	// Deleted marks a device Registry.WatchDevices reports as deleted:
+	// only Org and UUID are set then. Never stored.
+	Deleted bool `json:"-"`
 }
 
 // Principal is who is on the other end of a connection or request: an org

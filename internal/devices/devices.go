@@ -37,16 +37,21 @@ func New(also ...func(herald.Device)) *Directory {
 	return &Directory{devices: make(map[key]herald.Device), byNumber: make(map[numberKey]string), also: also}
 }
 
-// Put stores d, replacing the device of the same org and uuid. Of two
-// devices given one number, the one put last has it.
+// Put stores d, replacing the device of the same org and uuid, or, for a
+// device marked Deleted, forgets it. Of two devices given one number, the
+// one put last has it.
 func (d *Directory) Put(dev herald.Device) {
 	d.mu.Lock()
 	k := key{dev.Org, dev.UUID}
 	if old, ok := d.devices[k]; ok && old.Number != 0 && d.byNumber[numberKey{old.Org, old.Number}] == old.UUID {
 		delete(d.byNumber, numberKey{old.Org, old.Number})
 	}
-	d.devices[k] = dev
-	if dev.Number != 0 {
+	if dev.Deleted {
+		delete(d.devices, k)
+	} else {
+		d.devices[k] = dev
+	}
+	if dev.Number != 0 && !dev.Deleted {
 		d.byNumber[numberKey{dev.Org, dev.Number}] = dev.UUID
 	}
 	d.mu.Unlock()

@@ -120,3 +120,21 @@ func TestByNumber(t *testing.T) {
 		t.Fatal("0 is no number")
 	}
 }
+
+// A deleted device is forgotten, number and all, and the index beside
+// the directory hears of it.
+func TestDeletedDeviceIsForgotten(t *testing.T) {
+	var told []herald.Device
+	d := New(func(dev herald.Device) { told = append(told, dev) })
+	d.Put(herald.Device{Org: "org-a", UUID: "cam-1", Name: "Lobby", Number: 7})
+	d.Put(herald.Device{Org: "org-a", UUID: "cam-1", Deleted: true})
+	if dev, ok := d.Device("org-a", "cam-1"); ok {
+		t.Fatalf("a deleted device is still found: %+v", dev)
+	}
+	if dev, ok := d.ByNumber("org-a", 7); ok {
+		t.Fatalf("a deleted device's number still finds %+v", dev)
+	}
+	if len(told) != 2 || !told[1].Deleted {
+		t.Fatalf("the index was told %+v", told)
+	}
+}

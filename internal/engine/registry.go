@@ -238,14 +238,15 @@ func isHex(s string) bool {
 	return true
 }
 
-// WatchDevices passes every stored device, then each one put later, to fn
-// (see herald.Registry). It follows the devices bucket through one KV
+// WatchDevices passes every stored device, then each one put or deleted
+// later, to fn (see herald.Registry). It follows the devices bucket through one KV
 // watcher; a value that cannot be decoded is logged and skipped.
 func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready func()) error {
-	watcher, err := e.devices.WatchAll(ctx, jetstream.IgnoreDeletes())
+	watcher, err := e.devices.WatchAll(ctx)
 	if err != nil {
 		return engineError("watch devices", err)
 	}
+	initial := true // until ready: a deleted device then is one the watch need not report
 	defer watcher.Stop()
 	for {
 		select {
@@ -257,9 +258,18 @@ func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready
 				return herald.Errorf(herald.EUNAVAILABLE, "engine: watch devices: watcher closed")
 			}
 			if entry == nil {
+				initial = false
 				if ready != nil {
 					ready()
 					ready = nil
+				}
+				continue
+			}
+			if entry.Operation() != jetstream.KeyValuePut {
+				org, encoded, found := strings.Cut(entry.Key(), ".")
+				uuid, err := base64.RawURLEncoding.DecodeString(encoded)
+				if !initial && found && err == nil {
+					fn(herald.Device{Org: org, UUID: string(uuid), Deleted: true})
 				}
 				continue
 			}

@@ -353,6 +353,9 @@ func (e *Engine) DeleteDevice(ctx context.Context, org, uuid string) error {
 		return herald.Errorf(herald.ENOTFOUND, "device %q not found", uuid)
 	}
 	delete(e.devices, scoped{org, uuid})
+	for w := range e.watchers {
+		w.pushLocked(herald.Device{Org: org, UUID: uuid, Deleted: true})
+	}
 	return nil
 }
 

@@ -194,7 +194,8 @@ func NewIndex() *Index {
 		named: map[devKey]string{}, seen: map[string]map[[8]byte]string{}}
 }
 
-// Put records a registered device, replacing its earlier version.
+// Put records a registered device, replacing its earlier version, or
+// forgets one marked Deleted.
 func (x *Index) Put(dev herald.Device) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -208,6 +209,10 @@ func (x *Index) Put(dev herald.Device) {
 			}
 		}
 		delete(x.named, k)
+	}
+	if dev.Deleted {
+		delete(x.byHash, deviceHash(dev.Org, dev.UUID))
+		return
 	}
 	if dev.Name != "" {
 		nk := devKey{dev.Org, dev.Name}

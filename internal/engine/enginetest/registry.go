@@ -198,7 +198,23 @@ func testWatchDevices(t *testing.T, storage Storage) {
 		{Org: "org-1", UUID: "cam-1", Name: "lobby east", Kind: "camera", Number: 2},
 	}, after...))
 
-	for _, w := range []*deviceWatch{early, late} {
+	// A deleted device comes as its org and uuid, marked deleted; a watch
+	// that begins later does not pass it.
+	if err := e.DeleteDevice(ctx, "org-2", "sensor-9"); err != nil {
+		t.Fatal(err)
+	}
+	gone := []herald.Device{{Org: "org-2", UUID: "sensor-9", Deleted: true}}
+	late.expect(t, gone)
+	early.expect(t, gone)
+	latest := watchDevices(t, e)
+	latest.expectReady(t, []herald.Device{
+		{Org: "org-2", UUID: "cam-1", Name: "garage", Kind: "camera"},
+		{Org: "org-1", UUID: "door.1 b", Name: "door", Kind: "door", Number: 7},
+		{Org: "org-1", UUID: "cam-1", Name: "lobby west", Kind: "camera", Number: 3},
+		{Org: "org-3", UUID: "cam-1", Name: "new org", Kind: "camera"},
+	})
+
+	for _, w := range []*deviceWatch{early, late, latest} {
 		if err := w.stop(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("WatchDevices returned %v after cancel, want context.Canceled", err)
 		}
