@@ -127,6 +127,10 @@ type TLSConfig struct {
 type ReadinessConfig struct {
 	MaxLag      uint64        `koanf:"max_lag"`      // events the follower may be behind the log's head; default 10000
 	EngineGrace time.Duration `koanf:"engine_grace"` // how long the engine may go unanswered; default 5s
+	// DrainDelay is how long a node that is asked to stop keeps serving
+	// with /readyz answering 503, so that a load balancer stops sending it
+	// clients before it closes; default 0 (stop at once).
+	DrainDelay time.Duration `koanf:"drain_delay"`
 }
 
 func (r *ReadinessConfig) applyDefaults() {

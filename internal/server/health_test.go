@@ -102,3 +102,53 @@ func TestSystemStatusViews(t *testing.T) {
 		t.Errorf("a tenant's system status: %+v, want only its org's 0 connections", tenant)
 	}
 }
+
+// TestDrainDelay: asked to stop, a node with readiness.drain_delay
+// answers /readyz with 503 on its listener at once, while /healthz and
+// everything else are served as before, and stops once the delay passed.
+func TestDrainDelay(t *testing.T) {
+	srv, err := New(t.Context(), Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Readiness: ReadinessConfig{DrainDelay: 4 * time.Second}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	getHealth(t, srv, "")
+	get := func(path string) int {
+		resp, err := http.Get("http://" + srv.Addr() + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz while serving: %d", code)
+	}
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for get("/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not turn 503 once asked to stop")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the node stopped before the drain delay: %v", err)
+	default:
+	}
+	if code := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz while draining: %d, want 200 (the node is alive)", code)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node did not stop after the drain delay")
+	}
+}

@@ -69,6 +69,9 @@ func (s *Server) readyToServe() (bool, string) {
 	if !s.ready.Load() {
 		return false, ""
 	}
+	if s.draining.Load() {
+		return false, "the node is stopping (readiness.drain_delay)"
+	}
 	c := s.readiness.last()
 	if since := time.Since(c.answered); since > s.cfg.Readiness.EngineGrace {
 		return false, fmt.Sprintf("the engine has not answered for %v", since.Round(time.Second))

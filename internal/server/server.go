@@ -57,6 +57,7 @@ type Server struct {
 	statusCPU    time.Duration // guarded by statusMu
 
 	ready           atomic.Bool // serving: set by Run once it follows the log, cleared when shutdown begins
+	draining        atomic.Bool // asked to stop: /readyz answers 503 while the node still serves
 	readiness       readinessWatch
 	metricsListener net.Listener    // nil: /metrics is on the main listener
 	tls             *tlsCertificate // nil: plain http
@@ -189,10 +190,12 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 // the start that created it).
 func (s *Server) Bootstrap() Bootstrap { return s.bootstrap }
 
-// Run follows the log into the hub and serves until ctx is done, then
-// shuts down: connections are closed, the engine is flushed and closed.
-func (s *Server) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+// Run follows the log into the hub and serves until stop is done, then
+// shuts down: /readyz answers 503 at once, the node goes on serving for
+// readiness.drain_delay, then connections are closed and the engine is
+// flushed and closed.
+func (s *Server) Run(stop context.Context) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(stop))
 	defer cancel()
 	// The device directory serves the delivery path from memory; connections
 	// are served once it holds what the registry had (or after a pause, if
@@ -210,7 +213,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-devicesReady:
 	case <-time.After(10 * time.Second):
 		s.logger.Warn("the device directory is not loaded yet; devices may show without their numbers for a while")
-	case <-ctx.Done():
+	case <-stop.Done():
 	}
 	followErr := make(chan error, 1)
 	go func() { followErr <- s.hub.Follow(ctx, s.engine) }()
@@ -235,12 +238,13 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() { <-readinessDone }()
 	// Ready from here: the hub follows from its head, so an event appended
 	// before the follower's consumer exists is still dispatched.
-	s.ready.Store(ctx.Err() == nil)
+	s.ready.Store(stop.Err() == nil)
 
 	var err error
 	followed := false
 	select {
-	case <-ctx.Done():
+	case <-stop.Done():
+		s.drain()
 	case err = <-serveErr:
 	case err = <-followErr:
 		followed = true
@@ -256,6 +260,16 @@ func (s *Server) Run(ctx context.Context) error {
 		err = e
 	}
 	return err
+}
+
+// drain waits readiness.drain_delay with /readyz answering 503 and
+// everything else served as before.
+func (s *Server) drain() {
+	s.draining.Store(true)
+	if d := s.cfg.Readiness.DrainDelay; d > 0 {
+		s.logger.Info("draining: /readyz answers 503 before the node stops", "for", d)
+		time.Sleep(d)
+	}
 }
 
 func (s *Server) shutdown() {
