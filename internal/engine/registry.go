@@ -22,6 +22,13 @@ func encodeKey(s string) string { return base64.RawURLEncoding.EncodeToString([]
 
 func scopedKey(org, name string) string { return org + "." + encodeKey(name) }
 
+// parseScopedKey undoes scopedKey; ok is false for a key it did not make.
+func parseScopedKey(key string) (org, name string, ok bool) {
+	org, encoded, found := strings.Cut(key, ".")
+	decoded, err := base64.RawURLEncoding.DecodeString(encoded)
+	return org, string(decoded), found && err == nil
+}
+
 // PutOrg stores org under its uuid, replacing any previous version.
 func (e *Engine) PutOrg(ctx context.Context, org herald.Org) error {
 	if err := checkOrg(org.UUID); err != nil {
@@ -266,10 +273,8 @@ func (e *Engine) WatchDevices(ctx context.Context, fn func(herald.Device), ready
 				continue
 			}
 			if entry.Operation() != jetstream.KeyValuePut {
-				org, encoded, found := strings.Cut(entry.Key(), ".")
-				uuid, err := base64.RawURLEncoding.DecodeString(encoded)
-				if !initial && found && err == nil {
-					fn(herald.Device{Org: org, UUID: string(uuid), Deleted: true})
+				if org, uuid, ok := parseScopedKey(entry.Key()); ok && !initial {
+					fn(herald.Device{Org: org, UUID: uuid, Deleted: true})
 				}
 				continue
 			}
@@ -420,12 +425,11 @@ func (e *Engine) revocation(entry jetstream.KeyValueEntry) (herald.Revocation, b
 		}
 		return r, !slices.Contains(key.Scopes, herald.ScopeSubscribe)
 	case bucketUsers:
-		org, encoded, found := strings.Cut(entry.Key(), ".")
-		name, err := base64.RawURLEncoding.DecodeString(encoded)
-		if !deleted || !found || err != nil {
+		org, name, ok := parseScopedKey(entry.Key())
+		if !deleted || !ok {
 			return herald.Revocation{}, false
 		}
-		return herald.Revocation{Org: org, Credential: herald.UserCredential(string(name))}, true
+		return herald.Revocation{Org: org, Credential: herald.UserCredential(name)}, true
 	}
 	return herald.Revocation{}, false
 }

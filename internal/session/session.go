@@ -177,9 +177,6 @@ func (s *Session) Conn() *wsconn.Conn { return s.conn }
 func (s *Session) Start(p herald.Principal) {
 	org := p.Org
 	s.org = org
-	s.mu.Lock()
-	s.principal = p
-	s.mu.Unlock()
 	creds := s.node.Credentials
 	if creds != nil && !creds.add(s, p) {
 		defer s.revoke(herald.Revocation{Org: p.Org, Credential: p.Credential})
@@ -188,7 +185,9 @@ func (s *Session) Start(p herald.Principal) {
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
-		s.gauge = gauge
+		// Close reads the principal to leave the index: set with closed
+		// checked, either Close sees it or this sees closed.
+		s.principal, s.gauge = p, gauge
 	}
 	s.mu.Unlock()
 	if closed {
