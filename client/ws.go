@@ -100,7 +100,8 @@ func (w *wsConn) close() {
 // 1013 (Try Again Later) is never a loss, whatever its reason says: the
 // server could not read its log for a while (ess and streams "catch-up
 // failed", channels catch_up_failed), skipped nothing, and the Stream
-// resumes from its cursor.
+// resumes from its cursor. A revoked credential (1008 "unauthorized: …"
+// in ess and streams, 4001 "credential revoked" in channels) is permanent.
 func closeError(err error) error {
 	var ce websocket.CloseError
 	if !errors.As(err, &ce) {
@@ -110,5 +111,8 @@ func closeError(err error) error {
 		(strings.Contains(strings.ToLower(ce.Reason), "events lost") || ce.Code == 4003) {
 		return ErrEventsLost
 	}
-	return &Error{Status: int(ce.Code), Message: "the server closed the connection (" + ce.Code.String() + "): " + ce.Reason}
+	revoked := ce.Code == websocket.StatusPolicyViolation && strings.HasPrefix(ce.Reason, "unauthorized:") ||
+		ce.Code == 4001 && ce.Reason == "credential revoked"
+	return &Error{Status: int(ce.Code), Message: "the server closed the connection (" + ce.Code.String() + "): " + ce.Reason,
+		Permanent: revoked}
 }

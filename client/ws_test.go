@@ -39,3 +39,18 @@ func TestCloseError(t *testing.T) {
 		})
 	}
 }
+
+// A revoked credential (ess and streams close 1008 "unauthorized: …",
+// channels 4001 "credential revoked") ends the Stream: reconnecting
+// cannot help.
+func TestCloseErrorRevoked(t *testing.T) {
+	for _, ce := range []websocket.CloseError{
+		{Code: websocket.StatusPolicyViolation, Reason: "unauthorized: the API key was revoked"},
+		{Code: websocket.StatusPolicyViolation, Reason: "unauthorized: the user was deleted"},
+		{Code: 4001, Reason: "credential revoked"},
+	} {
+		if err := closeError(ce); !permanent(err) {
+			t.Errorf("closeError(%d %q) = %v, want a permanent error", ce.Code, ce.Reason, err)
+		}
+	}
+}
