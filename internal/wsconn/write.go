@@ -256,15 +256,22 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 	var lastEvent uint64
 	events := 0
 	size, i := 0, from
+	// run ends the events the renderer may frame together: the run of
+	// consecutive events from i within the chunk's bytes. Where it ends
+	// depends on the chunk's start, not on i, so it is found once per run,
+	// not once per message: a renderer that takes one event at a time
+	// would otherwise make a deep queue's flush quadratic.
+	run := 0
 	for ; i < len(st.batch) && size < flushBytes; i++ {
 		m := &st.batch[i]
 		at := len(parts)
 		parts = append(parts, nil) // the frame header, filled in below
 		if m.Event != nil {
-			run, runBytes := i+1, size+m.size()
-			for run < len(st.batch) && st.batch[run].Event != nil && runBytes < flushBytes {
-				runBytes += st.batch[run].size()
-				run++
+			if run <= i {
+				run = i + 1
+				for runBytes := size + m.size(); run < len(st.batch) && st.batch[run].Event != nil && runBytes < flushBytes; run++ {
+					runBytes += st.batch[run].size()
+				}
 			}
 			var took int
 			parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
