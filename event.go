@@ -73,6 +73,27 @@ func NewRendering() int {
 	return n
 }
 
+// maxKeyedRenderings bounds the per-recipient-kind encodings an Event caches.
+const maxKeyedRenderings = 4
+
+var keyedRenderings atomic.Int32
+
+// NewKeyedRendering reserves a slot for RenderedFor, as NewRendering does
+// for Rendered; it panics past maxKeyedRenderings.
+func NewKeyedRendering() int {
+	n := int(keyedRenderings.Add(1)) - 1
+	if n >= maxKeyedRenderings {
+		panic("herald: more than 4 keyed renderings registered")
+	}
+	return n
+}
+
+// keyedRendering is an encoding of an event for recipients of one key.
+type keyedRendering struct {
+	key string
+	b   []byte
+}
+
 // Event is one stored event, decoded once per node and then shared,
 // read-only, by every session it is delivered to.
 type Event struct {
@@ -90,6 +111,7 @@ type Event struct {
 	Body []byte
 
 	rendered [maxRenderings]atomic.Pointer[[]byte]
+	keyed    [maxKeyedRenderings]atomic.Pointer[keyedRendering]
 }
 
 // Rendered returns the cached encoding of e in slot (from NewRendering), computing it
@@ -102,6 +124,24 @@ func (e *Event) Rendered(slot int, render func(*Event) []byte) []byte {
 	b := render(e)
 	e.rendered[slot].CompareAndSwap(nil, &b)
 	return *e.rendered[slot].Load()
+}
+
+// RenderedFor returns e's encoding for recipients of key in slot (from
+// NewKeyedRendering): a whole message, per-recipient bytes included, that
+// recipients with the same key share. The slot keeps the key first asked
+// for; for another key it returns false and the caller renders its own.
+// Most recipients of an event share one key (a STOMP client's first
+// subscription is "sub-0"), so one encoding serves them all.
+func (e *Event) RenderedFor(slot int, key string, render func(e *Event, key string) []byte) ([]byte, bool) {
+	p := e.keyed[slot].Load()
+	if p == nil {
+		e.keyed[slot].CompareAndSwap(nil, &keyedRendering{key: key, b: render(e, key)})
+		p = e.keyed[slot].Load()
+	}
+	if p.key != key {
+		return nil, false
+	}
+	return p.b, true
 }
 
 // IDString returns the event id as it goes on the wire.

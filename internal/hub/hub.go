@@ -8,6 +8,7 @@ package hub
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -110,6 +111,7 @@ func (h *Hub) Run(ctx context.Context, in <-chan *herald.Event) {
 			return
 		}
 		batch := append(h.batch[:0], e)
+		yielded := false
 	drain:
 		for len(batch) < MaxBatch {
 			select {
@@ -119,7 +121,13 @@ func (h *Hub) Run(ctx context.Context, in <-chan *herald.Event) {
 				}
 				batch = append(batch, e)
 			default:
-				break drain
+				if yielded {
+					break drain
+				}
+				// Let the follower run once: events it is about to hand over
+				// join this batch, written to each connection with the rest.
+				yielded = true
+				runtime.Gosched()
 			}
 		}
 		h.DispatchBatch(batch)

@@ -73,6 +73,18 @@ type Renderer interface {
 	AppendEvents(parts [][]byte, scratch []byte, events []Message) ([][]byte, []byte, int)
 }
 
+// Framer is a Renderer that can also hand over events as whole WebSocket
+// frames, header included, encoded once per event and shared by its
+// recipients (herald.Event.RenderedFor): the writer then copies one part
+// per event instead of assembling several.
+type Framer interface {
+	Renderer
+	// AppendFramed appends the frames of events from events[0] on, one part
+	// each, and returns how many it appended: 0 when events[0] must be
+	// rendered with AppendEvents.
+	AppendFramed(parts [][]byte, events []Message) ([][]byte, int)
+}
+
 // ErrMessageTooLarge is returned by ReadMessage for an inbound message over
 // MaxMessageBytes. The message is skipped: reading may go on.
 var ErrMessageTooLarge = errors.New("message too large")

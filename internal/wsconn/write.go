@@ -123,20 +123,47 @@ func (c *Conn) pushLocked(m Message) {
 	}
 }
 
+// Writer goroutines outlive their connection's burst: one that has drained
+// its queue waits idleWriter for another connection's, then exits. A busy
+// node so reuses goroutines whose stacks have grown to what a write needs,
+// instead of starting one per burst per connection and growing its stack
+// (a tenth of the CPU at 1k subscribers), and an idle one keeps none.
+const idleWriter = time.Second
+
+// idle hands a connection to a writer goroutine waiting for one.
+var idle = make(chan *Conn)
+
 // starting hands connections to new writer goroutines. A goroutine started
-// with `go c.writeLoop()` allocates its closure, one allocation per burst
-// per connection; one started as `go startedWriter()` captures nothing and
-// allocates nothing, and takes its connection from here instead. Every
-// send is paired with exactly one such goroutine, so a send that finds the
-// buffer full waits only until the goroutines already started take theirs.
+// with `go c.writeLoop()` allocates its closure; one started as
+// `go startedWriter()` captures nothing and allocates nothing, and takes
+// its connection from here instead. Every send is paired with exactly one
+// such goroutine, so a send that finds the buffer full waits only until
+// the goroutines already started take theirs.
 var starting = make(chan *Conn, 1<<14)
 
 func startWriter(c *Conn) {
-	starting <- c
-	go startedWriter()
+	select {
+	case idle <- c:
+	default:
+		starting <- c
+		go startedWriter()
+	}
 }
 
-func startedWriter() { (<-starting).writeLoop() }
+func startedWriter() {
+	c := <-starting
+	t := time.NewTimer(idleWriter)
+	defer t.Stop()
+	for {
+		c.writeLoop()
+		t.Reset(idleWriter)
+		select {
+		case c = <-idle:
+		case <-t.C:
+			return
+		}
+	}
+}
 
 // writeState is the writer's working memory, pooled so that idle
 // connections hold none of it.
@@ -262,17 +289,30 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 	// not once per message: a renderer that takes one event at a time
 	// would otherwise make a deep queue's flush quadratic.
 	run := 0
+	framer, _ := c.renderer.(Framer)
 	for ; i < len(st.batch) && size < flushBytes; i++ {
 		m := &st.batch[i]
+		if m.Event != nil && run <= i {
+			run = i + 1
+			for runBytes := size + m.size(); run < len(st.batch) && st.batch[run].Event != nil && runBytes < flushBytes; run++ {
+				runBytes += st.batch[run].size()
+			}
+		}
+		if m.Event != nil && framer != nil {
+			var took int
+			if parts, took = framer.AppendFramed(parts, st.batch[i:run]); took > 0 {
+				for k := i; k < i+took; k++ {
+					size += st.batch[k].size()
+				}
+				events += took
+				i += took - 1
+				lastEvent = max(lastEvent, st.batch[i].Event.ID)
+				continue
+			}
+		}
 		at := len(parts)
 		parts = append(parts, nil) // the frame header, filled in below
 		if m.Event != nil {
-			if run <= i {
-				run = i + 1
-				for runBytes := size + m.size(); run < len(st.batch) && st.batch[run].Event != nil && runBytes < flushBytes; run++ {
-					runBytes += st.batch[run].size()
-				}
-			}
 			var took int
 			parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
 			first := i
@@ -370,6 +410,10 @@ func (c *Conn) write(bufs *net.Buffers) (written int64, err error) {
 		}
 	}
 }
+
+// AppendTextHeader appends the header of an unmasked, final WebSocket text
+// frame of n payload bytes, for a Framer's frames.
+func AppendTextHeader(dst []byte, n int) []byte { return appendFrameHeader(dst, ws.OpText, n) }
 
 // appendFrameHeader appends an unmasked, final WebSocket frame header.
 func appendFrameHeader(dst []byte, op ws.OpCode, n int) []byte {

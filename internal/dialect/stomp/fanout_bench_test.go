@@ -53,7 +53,7 @@ func newFanout(tb testing.TB, n int) *fanout {
 		wc.SetRenderer(c)
 		s := session.New(&node, wc)
 		s.Start(herald.Principal{Org: "org"})
-		if err := s.Subscribe(&session.Sub{ID: "sub-0", Value: &subscription{c: c, id: "sub-0", mode: "auto"}}, nil, nil); err != nil {
+		if err := s.Subscribe(&session.Sub{ID: "sub-0", Value: newSubscription(c, "sub-0", "auto")}, nil, nil); err != nil {
 			tb.Fatal(err)
 		}
 		f.sessions = append(f.sessions, s)
@@ -90,9 +90,15 @@ func (f *fanout) dispatch(tb testing.TB, id uint64, data []byte, frameBytes int6
 	if err != nil {
 		tb.Fatal(err)
 	}
-	want := f.written.Load() + frameBytes*int64(len(f.sessions))
 	f.batch[0] = e
-	f.hub.DispatchBatch(f.batch[:])
+	f.dispatchBatch(tb, f.batch[:], frameBytes)
+}
+
+// dispatchBatch sends events and waits until every session has written
+// them all.
+func (f *fanout) dispatchBatch(tb testing.TB, events []*herald.Event, frameBytes int64) {
+	want := f.written.Load() + frameBytes*int64(len(events))*int64(len(f.sessions))
+	f.hub.DispatchBatch(events)
 	deadline := time.Now().Add(30 * time.Second)
 	for f.written.Load() < want {
 		if time.Now().After(deadline) {
@@ -128,6 +134,51 @@ func BenchmarkFanout(b *testing.B) {
 			b.ReportMetric(float64(elapsed.Nanoseconds())/deliveries, "ns/delivery")
 		})
 	}
+}
+
+// BenchmarkFanoutBatch delivers batches of 100 events, as one ingest
+// request of 100 makes them, to 1k subscribed STOMP sessions: the low
+// fan-out path, where the cost per delivery, not per event, dominates.
+func BenchmarkFanoutBatch(b *testing.B) {
+	const n, size = 1000, 100
+	f := newFanout(b, n)
+	id := uint64(100000) // ids of one width, so that every frame has the same size
+	frame := frameBytes(b, id, benchEvent)
+	batch := func() []*herald.Event {
+		events := make([]*herald.Event, size)
+		for i := range events {
+			e, err := herald.DecodeEvent(id, benchEvent)
+			if err != nil {
+				b.Fatal(err)
+			}
+			events[i], id = e, id+1
+		}
+		return events
+	}
+	f.dispatchBatch(b, batch()[:1], frame)
+	batches := make([][]*herald.Event, 64)
+	for i := range batches {
+		batches[i] = batch()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if b.N*size > 800000 {
+		b.Fatalf("-benchtime %dx: at most %d batches keep the ids at one width", b.N, 800000/size)
+	}
+	for i := range b.N {
+		if i > 0 && i%len(batches) == 0 {
+			b.StopTimer()
+			for k := range batches {
+				batches[k] = batch()
+			}
+			b.StartTimer()
+		}
+		f.dispatchBatch(b, batches[i%len(batches)], frame)
+	}
+	b.StopTimer()
+	deliveries := float64(b.N) * size * n
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(0, "ns/op")
 }
 
 // TestFanoutAllocationsPerDelivery pins the hot path's allocation budget:

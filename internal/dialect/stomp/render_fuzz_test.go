@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -62,12 +63,13 @@ func checkMessageText(t *testing.T, e *herald.Event, subID string) {
 		subID = "sub-0"
 	}
 	c := &conn{version: V12}
-	sub := &subscription{c: c, id: subID, mode: "auto"}
+	sub := newSubscription(c, subID, "auto")
 	parts, _, n := c.AppendEvents(nil, nil, []wsconn.Message{{Event: e, Sub: sub}})
 	if n != 1 {
 		t.Fatalf("AppendEvents took %d events, want 1", n)
 	}
 	frame := bytes.Join(parts, nil)
+	checkFramed(t, c, e, sub, frame)
 	if !utf8.Valid(frame) {
 		t.Fatalf("MESSAGE of %q is not UTF-8: %q", e.Body, frame)
 	}
@@ -81,5 +83,50 @@ func checkMessageText(t *testing.T, e *herald.Event, subID string) {
 	}
 	if json.Valid(e.Body) && !json.Valid(body) {
 		t.Fatalf("body %q is not JSON", body)
+	}
+}
+
+// checkFramed checks that the whole frame AppendFramed gives a shared
+// subscription is the WebSocket frame of what AppendEvents renders, and
+// that it gives none for a subscription that is not shared.
+func checkFramed(t *testing.T, c *conn, e *herald.Event, sub *subscription, payload []byte) {
+	t.Helper()
+	parts, n := c.AppendFramed(nil, []wsconn.Message{{Event: e, Sub: sub}})
+	if !sub.shared {
+		if n != 0 || len(parts) != 0 {
+			t.Fatalf("AppendFramed framed %d events for subscription %q, which is not shared", n, sub.id)
+		}
+		return
+	}
+	if n != 1 || len(parts) != 1 {
+		t.Fatalf("AppendFramed framed %d events in %d parts, want 1 in 1", n, len(parts))
+	}
+	if want := append(wsconn.AppendTextHeader(nil, len(payload)), payload...); !bytes.Equal(parts[0], want) {
+		t.Fatalf("AppendFramed gave\n%q\nwant\n%q", parts[0], want)
+	}
+}
+
+// TestAppendFramed: whole frames for every size of WebSocket header; a
+// subscription that acknowledges or whose id needs escaping is rendered
+// per recipient; a second id on the same event is too, not given the
+// first one's frame.
+func TestAppendFramed(t *testing.T) {
+	for _, size := range []int{10, 200, 70000} {
+		body := `{"entity":"A","textDescription":"` + strings.Repeat("x", size) + `"}`
+		e, err := herald.DecodeEvent(uint64(size), []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &conn{version: V12}
+		for _, sub := range []*subscription{newSubscription(c, "sub-0", "auto"), newSubscription(c, "a:b", "auto")} {
+			parts, _, _ := c.AppendEvents(nil, nil, []wsconn.Message{{Event: e, Sub: sub}})
+			checkFramed(t, c, e, sub, bytes.Join(parts, nil))
+		}
+		if _, n := c.AppendFramed(nil, []wsconn.Message{{Event: e, Sub: newSubscription(c, "sub-1", "auto")}}); n != 0 {
+			t.Fatalf("a second id got the first one's frame")
+		}
+		if _, n := c.AppendFramed(nil, []wsconn.Message{{Event: e, Sub: newSubscription(c, "sub-0", "client")}}); n != 0 {
+			t.Fatalf("a subscription that acknowledges got a shared frame")
+		}
 	}
 }

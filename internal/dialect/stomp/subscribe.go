@@ -34,6 +34,13 @@ type subscription struct {
 	mu      sync.Mutex
 	pending []uint64 // delivered, unacknowledged event ids, ascending
 	over    bool     // more than MaxPendingAcks: the connection is being closed
+	// shared: auto acknowledgement and an id no version escapes, so its
+	// MESSAGE frames are the same for every recipient with that id.
+	shared bool
+}
+
+func newSubscription(c *conn, id, mode string) *subscription {
+	return &subscription{c: c, id: id, mode: mode, shared: mode == "auto" && !strings.ContainsAny(id, "\\\n\r:")}
 }
 
 func (c *conn) subscribe(f *Frame) bool {
@@ -80,7 +87,7 @@ func (c *conn) subscribe(f *Frame) bool {
 	// The id is kept for the subscription's life: a copy, not a slice of
 	// the whole frame head.
 	id = strings.Clone(id)
-	sub := &subscription{c: c, id: id, mode: mode}
+	sub := newSubscription(c, id, mode)
 	// The RECEIPT is queued once the subscription is active and before any
 	// of its messages.
 	ok = true
@@ -123,6 +130,44 @@ func (c *conn) AppendEvents(parts [][]byte, scratch []byte, events []wsconn.Mess
 	start := len(scratch)
 	scratch = AppendRecipientHeaders(scratch, c.version, sub.id, ack)
 	return append(parts, frame[:split], scratch[start:], frame[split:]), scratch, 1
+}
+
+// framed is the STOMP slot of every event's cache of whole frames.
+var framed = herald.NewKeyedRendering()
+
+// AppendFramed implements wsconn.Framer: the whole WebSocket frame of a
+// MESSAGE to a shared subscription (see subscription.shared), encoded once
+// for every recipient whose subscription has the same id.
+func (c *conn) AppendFramed(parts [][]byte, events []wsconn.Message) ([][]byte, int) {
+	n := 0
+	for _, m := range events {
+		sub := m.Sub.(*subscription)
+		if !sub.shared {
+			break
+		}
+		frame, ok := m.Event.RenderedFor(framed, sub.id, renderFramed)
+		if !ok {
+			break
+		}
+		parts = append(parts, frame)
+		n++
+	}
+	return parts, n
+}
+
+// renderFramed encodes e's MESSAGE to subscription id (which needs no
+// escaping) as one WebSocket text frame.
+func renderFramed(e *herald.Event, id string) []byte {
+	// The payload goes after room for the longest frame header, which is
+	// then written just before it: one allocation.
+	const room = 10
+	b := MessageHead(make([]byte, room, room+176+len(id)+len(e.Body)), TopicPrefix+e.Org, e.IDString(), len(e.Body))
+	b = AppendRecipientHeaders(b, V12, id, "")
+	b = MessageTail(b, e.Body)
+	var header [room]byte
+	h := wsconn.AppendTextHeader(header[:0], len(b)-room)
+	copy(b[room-len(h):], h)
+	return b[room-len(h):]
 }
 
 // renderMessage encodes the shared part of an event's MESSAGE frame:
