@@ -8,15 +8,28 @@ package hub
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/herald-gw/herald"
 )
 
 // MaxBatch bounds the events dispatched in one pass.
 const MaxBatch = 256
+
+// A batch for many subscribers lingers: once the follower's events run
+// dry, it waits up to lingerQuiet for the next one, and lingerMax in all.
+// The events of one ingest request reach the follower microseconds apart;
+// fanned out together, each connection gets them in one write instead of
+// one write each, which at thousands of subscribers is most of a node's
+// work (and of its clients'). A lone event waits lingerQuiet; a node with
+// few subscribers, whose writes are few anyway, does not wait.
+const (
+	lingerQuiet       = 200 * time.Microsecond
+	lingerMax         = 2 * time.Millisecond
+	lingerSubscribers = 64
+)
 
 // Subscriber receives the events of one org. Deliver is called from the
 // dispatch goroutine with consecutive events of the subscriber's org, in
@@ -39,15 +52,19 @@ type Hub struct {
 	// holding mu for reading, so writers of mu always see a settled value.
 	head atomic.Uint64
 
+	subscribers atomic.Int64 // registered, for lingering
+
 	// The dispatch goroutine's working memory.
 	batch []*herald.Event
 	byOrg map[string][]*herald.Event
+	// How Run lingers: the constants above, or a test's.
+	quiet, most time.Duration
 }
 
 // New returns an empty hub whose head is the given log position: events
 // up to it are considered already dispatched.
 func New(head uint64) *Hub {
-	h := &Hub{orgs: make(map[string][]Subscriber), byOrg: make(map[string][]*herald.Event)}
+	h := &Hub{orgs: make(map[string][]Subscriber), byOrg: make(map[string][]*herald.Event), quiet: lingerQuiet, most: lingerMax}
 	h.head.Store(head)
 	return h
 }
@@ -59,6 +76,7 @@ func (h *Hub) Register(org string, s Subscriber, ready func(head uint64)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.orgs[org] = append(h.orgs[org], s)
+	h.subscribers.Add(1)
 	ready(h.head.Load())
 }
 
@@ -73,6 +91,7 @@ func (h *Hub) Unregister(org string, s Subscriber) {
 			subs[i] = subs[last]
 			subs[last] = nil
 			subs = subs[:last]
+			h.subscribers.Add(-1)
 			break
 		}
 	}
@@ -99,6 +118,9 @@ func (h *Hub) WithHead(fn func(head uint64)) {
 // closed or ctx is done. It is the hub's dispatch goroutine: nothing else
 // may call DispatchBatch meanwhile.
 func (h *Hub) Run(ctx context.Context, in <-chan *herald.Event) {
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	for {
 		var e *herald.Event
 		var ok bool
@@ -111,7 +133,11 @@ func (h *Hub) Run(ctx context.Context, in <-chan *herald.Event) {
 			return
 		}
 		batch := append(h.batch[:0], e)
-		yielded := false
+		lingering := h.subscribers.Load() >= lingerSubscribers
+		var until time.Time
+		if lingering {
+			until = time.Now().Add(h.most)
+		}
 	drain:
 		for len(batch) < MaxBatch {
 			select {
@@ -120,14 +146,29 @@ func (h *Hub) Run(ctx context.Context, in <-chan *herald.Event) {
 					break drain
 				}
 				batch = append(batch, e)
+				continue
 			default:
-				if yielded {
+			}
+			if !lingering {
+				break
+			}
+			wait := min(h.quiet, time.Until(until))
+			if wait <= 0 {
+				break
+			}
+			linger.Reset(wait)
+			select {
+			case e, ok = <-in:
+				linger.Stop()
+				if !ok {
 					break drain
 				}
-				// Let the follower run once: events it is about to hand over
-				// join this batch, written to each connection with the rest.
-				yielded = true
-				runtime.Gosched()
+				batch = append(batch, e)
+			case <-linger.C:
+				break drain
+			case <-ctx.Done():
+				linger.Stop()
+				break drain
 			}
 		}
 		h.DispatchBatch(batch)
@@ -177,15 +218,7 @@ func sameOrg(events []*herald.Event, org string) bool {
 }
 
 // Subscribers returns how many subscribers are registered, for metrics.
-func (h *Hub) Subscribers() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	n := 0
-	for _, subs := range h.orgs {
-		n += len(subs)
-	}
-	return n
-}
+func (h *Hub) Subscribers() int { return int(h.subscribers.Load()) }
 
 // Follow feeds the hub from log, from the hub's head on, until ctx is done
 // or the log fails: the node's follower and its dispatch goroutine (Run),

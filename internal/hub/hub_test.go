@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/herald-gw/herald"
 )
@@ -106,5 +107,79 @@ func TestRunBatchesInOrder(t *testing.T) {
 	<-done
 	if !slices.Equal(a.ids, wantA) || !slices.Equal(b.ids, wantB) || h.Head() != 5000 {
 		t.Fatalf("A got %d events, want %d; B got %d, want %d; head %d", len(a.ids), len(wantA), len(b.ids), len(wantB), h.Head())
+	}
+}
+
+// calls counts Deliver calls and the events they carried.
+type calls struct {
+	mu      sync.Mutex
+	batches []int
+}
+
+func (c *calls) Deliver(events []*herald.Event) {
+	c.mu.Lock()
+	c.batches = append(c.batches, len(events))
+	c.mu.Unlock()
+}
+
+func (c *calls) delivered() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.batches)
+}
+
+// runHub starts h.Run on in with lingerSubscribers subscribers of org A
+// and returns the first of them.
+func runHub(t *testing.T, h *Hub, in chan *herald.Event) *calls {
+	t.Helper()
+	first := &calls{}
+	h.Register("A", first, func(uint64) {})
+	for range lingerSubscribers - 1 {
+		h.Register("A", &calls{}, func(uint64) {})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.Run(ctx, in)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return first
+}
+
+// TestRunLingers: with many subscribers, events that come one by one, each
+// while the hub waits for the next, are fanned out as one batch.
+func TestRunLingers(t *testing.T) {
+	h := New(0)
+	h.quiet, h.most = time.Minute, time.Minute // the test ends the wait by closing in
+	in := make(chan *herald.Event)             // unbuffered: the hub takes each one on its own
+	first := runHub(t, h, in)
+	for i := uint64(1); i <= 10; i++ {
+		in <- &herald.Event{ID: i, Org: "A"}
+	}
+	close(in)
+	waitFor(t, func() bool { return len(first.delivered()) > 0 })
+	if got := first.delivered(); !slices.Equal(got, []int{10}) {
+		t.Fatalf("batches %v, want one of 10", got)
+	}
+}
+
+// TestRunLingersBriefly: a lone event is not held once its linger is over.
+func TestRunLingersBriefly(t *testing.T) {
+	h := New(0)
+	in := make(chan *herald.Event)
+	first := runHub(t, h, in)
+	in <- &herald.Event{ID: 1, Org: "A"}
+	waitFor(t, func() bool { return len(first.delivered()) == 1 && h.Head() == 1 })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

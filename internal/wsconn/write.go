@@ -144,10 +144,11 @@ var starting = make(chan *Conn, 1<<14)
 func startWriter(c *Conn) {
 	select {
 	case idle <- c:
+		return
 	default:
-		starting <- c
-		go startedWriter()
 	}
+	starting <- c
+	go startedWriter()
 }
 
 func startedWriter() {
