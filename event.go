@@ -65,12 +65,15 @@ var renderings atomic.Int32
 // NewRendering reserves a slot in every Event's cache of wire encodings,
 // for one dialect's shared encoding of an event. Dialects call it once,
 // when their package is initialized; it panics past maxRenderings.
-func NewRendering() int {
-	n := int(renderings.Add(1)) - 1
-	if n >= maxRenderings {
-		panic("herald: more than 8 renderings registered")
+func NewRendering() int { return reserveSlot(&renderings, maxRenderings, "renderings") }
+
+// reserveSlot takes the next of limit slots counted by n.
+func reserveSlot(n *atomic.Int32, limit int, what string) int {
+	i := int(n.Add(1)) - 1
+	if i >= limit {
+		panic("herald: more than " + strconv.Itoa(limit) + " " + what + " registered")
 	}
-	return n
+	return i
 }
 
 // maxKeyedRenderings bounds the per-recipient-kind encodings an Event caches.
@@ -81,11 +84,7 @@ var keyedRenderings atomic.Int32
 // NewKeyedRendering reserves a slot for RenderedFor, as NewRendering does
 // for Rendered; it panics past maxKeyedRenderings.
 func NewKeyedRendering() int {
-	n := int(keyedRenderings.Add(1)) - 1
-	if n >= maxKeyedRenderings {
-		panic("herald: more than 4 keyed renderings registered")
-	}
-	return n
+	return reserveSlot(&keyedRenderings, maxKeyedRenderings, "keyed renderings")
 }
 
 // keyedRendering is an encoding of an event for recipients of one key.
