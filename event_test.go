@@ -61,3 +61,24 @@ func TestRenderedCachesOnce(t *testing.T) {
 		t.Fatalf("rendered %d times", calls)
 	}
 }
+
+var testKeyed = NewKeyedRendering()
+
+// TestRenderedForKeepsTheFirstKey: the slot caches the encoding for the
+// first key asked for, once; another key is told to render its own.
+func TestRenderedForKeepsTheFirstKey(t *testing.T) {
+	e := &Event{ID: 1}
+	calls := 0
+	render := func(_ *Event, key string) []byte { calls++; return []byte("for " + key) }
+	for range 3 {
+		if b, ok := e.RenderedFor(testKeyed, "sub-0", render); !ok || string(b) != "for sub-0" {
+			t.Fatalf("sub-0: %q %v", b, ok)
+		}
+	}
+	if b, ok := e.RenderedFor(testKeyed, "sub-1", render); ok || b != nil {
+		t.Fatalf("sub-1 got %q, want to render its own", b)
+	}
+	if calls != 1 {
+		t.Fatalf("rendered %d times", calls)
+	}
+}
