@@ -299,23 +299,17 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 				runBytes += st.batch[run].size()
 			}
 		}
-		if m.Event != nil && framer != nil {
-			var took int
-			if parts, took = framer.AppendFramed(parts, st.batch[i:run]); took > 0 {
-				for k := i; k < i+took; k++ {
-					size += st.batch[k].size()
-				}
-				events += took
-				i += took - 1
-				lastEvent = max(lastEvent, st.batch[i].Event.ID)
-				continue
-			}
-		}
-		at := len(parts)
-		parts = append(parts, nil) // the frame header, filled in below
+		at := -1 // where the frame header goes, filled in below; none for whole frames
 		if m.Event != nil {
 			var took int
-			parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
+			if framer != nil {
+				parts, took = framer.AppendFramed(parts, st.batch[i:run])
+			}
+			if took == 0 {
+				at = len(parts)
+				parts = append(parts, nil)
+				parts, scratch, took = c.renderer.AppendEvents(parts, scratch, st.batch[i:run])
+			}
 			first := i
 			i += min(max(took, 1), run-i) - 1
 			events += i - first + 1
@@ -324,8 +318,12 @@ func (c *Conn) flushChunk(st *writeState, from int) (next int, closeAfter bool, 
 				size += st.batch[k].size()
 			}
 		} else {
-			parts = append(parts, m.Data)
+			at = len(parts)
+			parts = append(parts, nil, m.Data)
 			size += len(m.Data)
+		}
+		if at < 0 {
+			continue
 		}
 		n := 0
 		for _, p := range parts[at+1:] {
